@@ -1,0 +1,1 @@
+//! Scenario model, backends, clients, outcomes and runner (work in progress).
