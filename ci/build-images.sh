@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# Build the offline PostgreSQL images pgtls/postgres:NN from the Debian archive.
+#
+#   ci/build-images.sh [--force] [--with-19] [-j N] [--keep-tar] [MAJOR...]
+#
+# No registry is needed: each image is an mmdebstrap --variant=minbase root
+# filesystem (Debian's own postgresql-NN package) turned into an image with
+# `docker import`. The image follows the official postgres image's interface
+# (ci/images/docker-entrypoint.sh, POSTGRES_* variables, PGDATA, port 5432),
+# but declares no VOLUME, so initialised containers can be `docker commit`ed.
+#
+# An image is rebuilt only when it is missing or its recipe changed: the label
+# pgtls.recipe holds the sha256 of this script, the entrypoint and the
+# per-major parameters. --force rebuilds anyway.
+#
+# Environment:
+#   PGTLS_IMAGE_REPO          image repository (default pgtls/postgres)
+#   PGTLS_BUILD_JOBS          parallel builds (default 2; same as -j)
+#   PGTLS_DEBIAN_MIRROR       .../debian URL (default: taken from /etc/apt/sources.list*)
+#   PGTLS_DEBIAN_SECURITY_MIRROR  .../debian-security URL (likewise)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+self="$here/$(basename "${BASH_SOURCE[0]}")"
+entrypoint="$here/images/docker-entrypoint.sh"
+build_dir="$here/build"
+repo="${PGTLS_IMAGE_REPO:-pgtls/postgres}"
+jobs="${PGTLS_BUILD_JOBS:-2}"
+default_majors=(13 15 17 18)
+
+die() { printf 'build-images: error: %s\n' "$*" >&2; exit 1; }
+note() { printf 'build-images: %s\n' "$*" >&2; }
+
+usage() {
+	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$self"
+}
+
+force=0 with19=0 keep_tar=0 majors=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+		--force) force=1 ;;
+		--with-19) with19=1 ;;
+		--keep-tar) keep_tar=1 ;;
+		-j) [ $# -ge 2 ] || die "-j needs a number"; jobs="$2"; shift ;;
+		-j*) jobs="${1#-j}" ;;
+		-h|--help) usage; exit 0 ;;
+		13|15|17|18|19) majors+=("$1") ;;
+		*) die "unknown argument '$1' (majors: 13 15 17 18 19; see --help)" ;;
+	esac
+	shift
+done
+if [ ${#majors[@]} -eq 0 ]; then
+	majors=("${default_majors[@]}")
+	[ "$with19" = 1 ] && majors+=(19)
+fi
+[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "-j wants a positive number, got '$jobs'"
+
+# ---------------------------------------------------------------- preflight
+[ "$(id -u)" = 0 ] || die "run as root (mmdebstrap builds in root mode here)"
+[ -r "$entrypoint" ] || die "missing $entrypoint"
+command -v docker >/dev/null || die "the docker CLI is not installed"
+if ! docker_err="$(docker version --format '{{.Server.Version}}' 2>&1 >/dev/null)" \
+	|| ! docker info >/dev/null 2>&1; then
+	die "cannot reach the Docker daemon (DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}): ${docker_err:-docker info failed}"
+fi
+if ! command -v mmdebstrap >/dev/null; then
+	note "installing mmdebstrap (apt-get update + install)"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null \
+		|| die "apt-get update failed"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >/dev/null \
+		|| die "apt-get install mmdebstrap failed"
+fi
+
+# The Debian mirror this machine's apt uses (comment lines skipped: the
+# sources may carry a commented-out snapshot URL).
+detect_mirror() { # $1 = debian | debian-security
+	{ grep -hvE '^[[:space:]]*#' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+		/etc/apt/sources.list.d/*.sources 2>/dev/null || true; } \
+		| grep -oE "https?://[^[:space:]]+/$1/?([[:space:]]|\$)" | head -n1 \
+		| sed -E 's:[[:space:]]+$::; s:/$::' || true
+}
+deb="${PGTLS_DEBIAN_MIRROR:-$(detect_mirror debian)}"
+debsec="${PGTLS_DEBIAN_SECURITY_MIRROR:-$(detect_mirror debian-security)}"
+: "${deb:=http://deb.debian.org/debian}"
+: "${debsec:=${deb%/debian}/debian-security}"
+
+mkdir -p "$build_dir"
+
+# ---------------------------------------------------------------- recipe
+# Per-major parameters: suite, packages, apt sources. The mirror URL is not
+# part of the recipe (same archive content either way).
+suite_of() {
+	case "$1" in
+		13) echo bullseye ;; 15) echo bookworm ;; 17) echo trixie ;;
+		18|19) echo sid ;;
+	esac
+}
+include_of() {
+	case "$1" in
+		19) echo 'postgresql-19/experimental,postgresql-client-19/experimental,libpq5/experimental' ;;
+		*) echo "postgresql-$1" ;;
+	esac
+}
+sources_of() { # one source line per output line, with @DEB@/@DEBSEC@ placeholders
+	local s; s="$(suite_of "$1")"
+	case "$1" in
+		18) echo "deb @DEB@ sid main" ;;
+		19) echo "deb @DEB@ sid main"; echo "deb @DEB@ experimental main" ;;
+		*) echo "deb @DEB@ $s main"; echo "deb @DEB@ $s-updates main"; echo "deb @DEBSEC@ $s-security main" ;;
+	esac
+}
+recipe_of() {
+	{
+		cat "$self" "$entrypoint"
+		printf 'major=%s suite=%s include=%s\n' "$1" "$(suite_of "$1")" "$(include_of "$1")"
+		sources_of "$1"
+	} | sha256sum | cut -d' ' -f1
+}
+
+# Files left out of the root filesystem (dpkg path filters): documentation,
+# man/info pages, message translations, locale sources (C.UTF-8 is built into
+# libc), and the LLVM JIT (PostgreSQL silently runs without JIT when llvmjit.so
+# is missing). The two man pages kept are the masters of the
+# update-alternatives groups that postgresql's maintainer scripts register.
+dpkg_filters=(
+	'path-exclude=/usr/share/doc/*'
+	'path-include=/usr/share/doc/*/copyright'
+	'path-exclude=/usr/share/man/*'
+	'path-exclude=/usr/share/info/*'
+	'path-exclude=/usr/share/lintian/*'
+	'path-exclude=/usr/share/locale/*'
+	'path-exclude=/usr/share/i18n/*'
+	'path-include=/usr/share/i18n/SUPPORTED'
+	'path-exclude=/usr/share/postgresql/*/man/*'
+	'path-include=/usr/share/postgresql/*/man/man1/psql.1.gz'
+	'path-include=/usr/share/postgresql/*/man/man1/postmaster.1.gz'
+	'path-exclude=/usr/lib/postgresql/*/lib/llvmjit*'
+	'path-exclude=/usr/lib/postgresql/*/lib/bitcode/*'
+	'path-exclude=/usr/lib/x86_64-linux-gnu/libLLVM*'
+	'path-exclude=/usr/lib/llvm-*'
+	'path-exclude=/usr/lib/x86_64-linux-gnu/libz3.so*'
+)
+
+# Runs after the Essential packages, before postgresql is installed:
+# the postgres user gets uid/gid 999 like in the official image (adduser in
+# postgresql-common's postinst then keeps it; passwd's postinst adds the
+# shadow entries), and no "main" cluster is created.
+essential_hook=$(cat <<'EOF'
+set -e
+grep -q '^postgres:' "$1/etc/group" || echo 'postgres:x:999:' >>"$1/etc/group"
+grep -q '^postgres:' "$1/etc/passwd" \
+	|| echo 'postgres:x:999:999:PostgreSQL administrator,,,:/var/lib/postgresql:/bin/bash' >>"$1/etc/passwd"
+mkdir -p "$1/etc/postgresql-common"
+echo 'create_main_cluster = false' >"$1/etc/postgresql-common/createcluster.conf"
+EOF
+)
+
+# Runs on the finished root filesystem (before mmdebstrap's own cleanup).
+customize_hook=$(cat <<'EOF'
+set -e
+NN="$PGTLS_MAJOR"
+root="$1"
+# No cluster may exist (createcluster.conf above should have prevented one).
+if [ -n "$(ls -A "$root/etc/postgresql" 2>/dev/null)" ]; then
+	chroot "$root" pg_dropcluster "$NN" main
+fi
+install -m 0755 "$PGTLS_ENTRYPOINT" "$root/usr/local/bin/docker-entrypoint.sh"
+ln -sfn usr/local/bin/docker-entrypoint.sh "$root/docker-entrypoint.sh"
+mkdir -p "$root/docker-entrypoint-initdb.d"
+# like the official image: PGDATA and the socket dir exist, owned by postgres
+# (/run/postgresql is added to the tarball afterwards: mmdebstrap empties /run)
+mkdir -p "$root/var/lib/postgresql/data"
+chroot "$root" chown postgres:postgres /var/lib/postgresql /var/lib/postgresql/data
+chmod 1777 "$root/var/lib/postgresql/data"
+# listen on all addresses by default, like the official image
+sample="$root/usr/share/postgresql/$NN/postgresql.conf.sample"
+sed -ri "s!^#?(listen_addresses)\s*=\s*\S+.*!\1 = '*'!" "$sample"
+grep -q "^listen_addresses = '\*'" "$sample"
+ln -sfn "$NN/postgresql.conf.sample" "$root/usr/share/postgresql/postgresql.conf.sample"
+# sanity checks: what the entrypoint needs
+chroot "$root" sh -c 'command -v bash && command -v setpriv && command -v find' >/dev/null
+chroot "$root" "/usr/lib/postgresql/$NN/bin/postgres" --version
+chroot "$root" id postgres
+chroot "$root" dpkg-query -W -f='${Version}' "postgresql-$NN" >"$PGTLS_VERSION_FILE"
+# leftovers; the package lists and .debs too: mmdebstrap's own apt cleanup
+# leaves them in place on this host (it is run with the host's apt config)
+find "$root/var/cache/apt" "$root/var/lib/apt/lists" -type f ! -name lock -delete
+rm -rf "$root"/var/log/apt/* "$root"/var/log/*.log "$root"/var/cache/debconf/*-old \
+	"$root"/var/lib/dpkg/*-old "$root"/var/log/postgresql/* "$root"/tmp/* 2>/dev/null || true
+EOF
+)
+
+# ---------------------------------------------------------------- build one
+now() { date +%s.%N; }
+mib() { awk -v b="$1" 'BEGIN { printf "%d", b / 1048576 + 0.5 }'; }
+
+build_one() { # $1 = major; stdout/stderr go to the log file
+	local nn="$1" suite include recipe tar verfile version t0 t1 t2
+	suite="$(suite_of "$nn")"; include="$(include_of "$nn")"; recipe="$(recipe_of "$nn")"
+	tar="$build_dir/pg$nn-$suite.tar"; verfile="$build_dir/pg$nn.version"
+	local -a sources=()
+	mapfile -t sources < <(sources_of "$nn" | sed "s#@DEB@#$deb#; s#@DEBSEC@#$debsec#")
+	local -a dpkgopts=()
+	local f; for f in "${dpkg_filters[@]}"; do dpkgopts+=(--dpkgopt="$f"); done
+
+	t0="$(now)"
+	rm -f "$tar" "$verfile"
+	PGTLS_MAJOR="$nn" PGTLS_ENTRYPOINT="$entrypoint" PGTLS_VERSION_FILE="$verfile" \
+	mmdebstrap --variant=minbase --format=tar \
+		--aptopt='Acquire::Check-Valid-Until "false"' \
+		--aptopt='Acquire::Retries "3"' \
+		--include="$include" \
+		"${dpkgopts[@]}" \
+		--essential-hook="$essential_hook" \
+		--customize-hook="$customize_hook" \
+		"$suite" "$tar" "${sources[@]}"
+	# mmdebstrap leaves /run empty in the tarball; add /run/postgresql
+	# (= /var/run/postgresql) like the official image has it
+	local extra; extra="$(mktemp -d "$build_dir/extra.XXXXXX")"
+	mkdir -p "$extra/run/postgresql"
+	chmod 3777 "$extra/run/postgresql"
+	tar -C "$extra" -rf "$tar" --numeric-owner --owner=999 --group=999 ./run/postgresql
+	rm -rf "$extra"
+	t1="$(now)"
+	version="$(cat "$verfile")"
+	# docker 20.10's `import --change` rejects STOPSIGNAL, so the imported
+	# image gets a one-step, context-free `docker build` on top (legacy
+	# builder: FROM a local image id, nothing is pulled).
+	local imported
+	imported="$(docker import \
+		--message "pgtls: PostgreSQL $nn ($version) on Debian $suite, mmdebstrap minbase" \
+		--change "ENV PATH=/usr/lib/postgresql/$nn/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+		--change "ENV PG_MAJOR=$nn" \
+		--change "ENV PG_VERSION=$version" \
+		--change "ENV PGDATA=/var/lib/postgresql/data" \
+		--change "ENV LANG=C.UTF-8" \
+		--change 'ENTRYPOINT ["docker-entrypoint.sh"]' \
+		--change 'CMD ["postgres"]' \
+		--change 'EXPOSE 5432' \
+		--change "LABEL pgtls.pg-major=$nn" \
+		--change "LABEL pgtls.pg-version=$version" \
+		--change "LABEL pgtls.debian-suite=$suite" \
+		--change "LABEL org.opencontainers.image.title=pgtls/postgres" \
+		--change "LABEL org.opencontainers.image.description=\"PostgreSQL $nn from Debian $suite for the pgtls TLS conformance harness\"" \
+		"$tar")"
+	printf 'FROM %s\nSTOPSIGNAL SIGINT\nLABEL pgtls.recipe=%s\n' "$imported" "$recipe" \
+		| DOCKER_BUILDKIT=0 docker build -q --force-rm -t "$repo:$nn" - 2>&1 \
+		| grep -v -e DEPRECATED -e 'legacy builder' -e BuildKit -e 'docs.docker.com/go/buildx' -e '^ *$' || true
+	[ "$(docker image inspect -f '{{.Config.StopSignal}} {{ index .Config.Labels "pgtls.recipe" }}' "$repo:$nn")" = "SIGINT $recipe" ] \
+		|| { echo "docker build of $repo:$nn did not produce the expected image" >&2; return 1; }
+	t2="$(now)"
+	[ "$keep_tar" = 1 ] || rm -f "$tar"
+	printf 'timing: mmdebstrap %.1f s, docker import %.1f s\n' \
+		"$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" "$(awk -v a="$t1" -v b="$t2" 'BEGIN{print b-a}')"
+}
+
+# ---------------------------------------------------------------- main
+image_recipe() {
+	docker image inspect -f '{{ index .Config.Labels "pgtls.recipe" }}' "$1" 2>/dev/null || true
+}
+
+exec 3>&1
+run_one() { # $1 = major; prints the one-line result on fd 3; returns the build status
+	local nn="$1" log="$build_dir/pg$1.log" t0 t1 size rc=0
+	t0="$(now)"
+	# a subshell outside any `||` context, so that errexit applies inside build_one
+	set +e
+	(set -e; build_one "$nn") >"$log" 2>&1
+	rc=$?
+	set -e
+	t1="$(now)"
+	if [ "$rc" != 0 ]; then
+		printf '%s:%s FAILED after %.0f s (exit %s); last lines of %s:\n' \
+			"$repo" "$nn" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" "$rc" "$log" >&3
+		tail -n 25 "$log" | sed 's/^/    /' >&3
+		return "$rc"
+	fi
+	size="$(docker image inspect -f '{{.Size}}' "$repo:$nn")"
+	printf '%s:%s built in %.0f s (%s MiB) [%s]\n' "$repo" "$nn" \
+		"$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" "$(mib "$size")" \
+		"$(grep -h '^timing:' "$log" | sed 's/^timing: //')" >&3
+}
+
+todo=()
+for nn in "${majors[@]}"; do
+	if [ "$force" = 0 ] && [ "$(image_recipe "$repo:$nn")" = "$(recipe_of "$nn")" ]; then
+		echo "$repo:$nn up to date"
+	else
+		todo+=("$nn")
+	fi
+done
+[ ${#todo[@]} -gt 0 ] || exit 0
+note "mirror $deb (security: $debsec); building ${todo[*]} with up to $jobs in parallel; logs in ${build_dir#"$PWD"/}/pgNN.log"
+
+failed=0 running=0
+for nn in "${todo[@]}"; do
+	if [ "$running" -ge "$jobs" ]; then
+		wait -n || failed=$((failed + 1))
+		running=$((running - 1))
+	fi
+	run_one "$nn" &
+	running=$((running + 1))
+done
+while [ "$running" -gt 0 ]; do
+	wait -n || failed=$((failed + 1))
+	running=$((running - 1))
+done
+[ "$failed" = 0 ] || die "$failed build(s) failed"
