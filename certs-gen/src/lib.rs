@@ -1,1 +1,116 @@
-//! Declarative X.509 PKI generation for TLS scenarios (work in progress).
+//! Declarative X.509 PKI generation for TLS scenarios: CAs, leaves, keys, CRLs and bundles.
+//!
+//! A scenario's `[pki]` table names entities; each becomes `<name>.crt` + `<name>.key`, every
+//! CA also `<name>.crl`. Names, subjects, SANs and serials are deterministic, so snapshots of
+//! a run are stable; validity is relative to the run's clock, so nothing ever expires in CI
+//! unless a scenario asks for it.
+//!
+//! ```toml
+//! [pki.root_ca]
+//! subject = "CN=Test root CA"
+//! ca = true
+//!
+//! [pki.server_ca]
+//! issuer = "root_ca"
+//! ca = true
+//! pathlen = 0
+//!
+//! [pki.server]
+//! issuer = "server_ca"
+//! subject = "CN=common-name.pg-ssltest.test,OU=PostgreSQL test suite"
+//! san = ["DNS:dns1.example.test", "IP:192.0.2.1"]
+//! key = "rsa-2048"
+//!
+//! [pki.server-revoked]
+//! issuer = "server_ca"
+//! revoked = { reason = "keyCompromise" }
+//!
+//! [pki.client]
+//! issuer = "root_ca"
+//! key_format = "pkcs1-pem"
+//! extra_keys = [{ file = "client-encrypted", format = "pkcs8-pem", passphrase = "s3cret" }]
+//!
+//! [pki]
+//! bundles = ["root_ca+server_ca"]     # root_ca+server_ca.crt
+//! crl_files = ["root_ca+server_ca"]   # root_ca+server_ca.crl
+//! crl_dirs = ["root_ca+server_ca"]    # root_ca+server_ca.crldir/<hash>.r0
+//! ```
+//!
+//! Per entity: `subject` (RFC 4514 `CN=a,O=b`, or `/O=b/CN=a` in encoding order; default
+//! `CN=<name>`; `""` is the empty DN), `issuer` (absent: self-signed), `ca`, `pathlen`, `san`,
+//! `key` (a key type `rsa-2048|rsa-3072|rsa-4096|ec-p256|ec-p384|ed25519|rsa-pss`, default
+//! `ec-p256`, or another entity's name to reuse its key), `serial` (hex string or integer),
+//! `not_before`/`not_after` (`-2d`, `+1h30m`, `now` or RFC 3339; default -1d … +100y), `hash`,
+//! `key_usage` (`[]`: none; CAs default to keyCertSign + cRLSign), `extended_key_usage`,
+//! `revoked` (`true` or `{ reason, date }`), `also_revoked_by`, `key_format`, `key_passphrase`,
+//! `der`, `extra_keys`, `crl = { this_update, next_update, number, hash }` and `cert = false`
+//! for key-only entities.
+//!
+//! # Why OpenSSL and not rcgen
+//!
+//! Certificates are built with the `openssl` crate and CRLs with its CRL builder plus one
+//! small `openssl-sys` call. rcgen was ruled out: its `DistinguishedName` is a map, so it cannot
+//! express repeated attribute types (`CN=ssltestuser-dn,OU=Testing,OU=Engineering,O=PGDG` from
+//! PostgreSQL's own suite, `DC=example,DC=com`); it cannot generate RSA keys under ring, cannot
+//! load RSA-PSS keys, and writes Ed25519 keys as PKCS#8 v2, which OpenSSL 3.0 rejects. The
+//! verifier under test (PostgreSQL and libpq) is OpenSSL anyway.
+
+mod cert;
+mod crl;
+mod dn;
+mod error;
+mod generate;
+mod hint;
+mod keys;
+mod output;
+mod pki;
+mod plan;
+mod san;
+mod serial;
+mod spec;
+mod when;
+
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+
+pub use error::{Error, ErrorKind};
+#[doc(hidden)]
+pub use keys::clear_memory_key_cache;
+pub use keys::{KeyFormat, KeyType};
+pub use pki::{FileKind, Manifest, ManifestEntry, Pki};
+pub use serial::Serial;
+pub use spec::{
+    CrlSpec, EntitySpec, ExtendedKeyUsage, ExtraKey, HashAlg, KeySource, KeyUsage, PkiSpec, RESERVED_KEYS,
+    Revocation, RevocationReason, SerialSpec,
+};
+
+/// How to generate.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// Directory that keeps generated keys across runs (RSA generation is slow). Keys are
+    /// also cached in memory for the life of the process either way.
+    pub key_cache: Option<PathBuf>,
+    /// The clock that relative times (`-1d`, `+100y`) are resolved against.
+    pub now: OffsetDateTime,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions { key_cache: None, now: OffsetDateTime::now_utc() }
+    }
+}
+
+/// Validates `spec`, then writes all keys, certificates, CRLs, bundles, CRL directories and
+/// `manifest.json` into `out_dir` (created if missing; files of the same names are replaced).
+pub fn generate(spec: &PkiSpec, out_dir: &Path, opts: &GenerateOptions) -> Result<Pki, Error> {
+    let plan = plan::Plan::build(spec, opts.now)?;
+    let material = generate::materialize(&plan, opts.key_cache.as_deref())?;
+    output::write(&plan, &material, out_dir)
+}
+
+/// Reports the first spec error (in declaration order), without generating keys or touching
+/// the file system.
+pub fn validate(spec: &PkiSpec) -> Result<(), Error> {
+    plan::Plan::build(spec, OffsetDateTime::now_utc()).map(|_| ())
+}
