@@ -108,7 +108,7 @@ impl KeyType {
             KeyType::Rsa4096 => (Id::RSA, 4096),
             KeyType::EcP256 => (Id::EC, 256),
             KeyType::EcP384 => (Id::EC, 384),
-            KeyType::Ed25519 => (Id::ED25519, 253),
+            KeyType::Ed25519 => (Id::ED25519, 256),
             KeyType::RsaPss => (Id::RSA_PSS, 2048),
         };
         key.id() == id && key.bits() == bits
