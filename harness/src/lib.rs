@@ -1,1 +1,15 @@
-//! Scenario model, backends, clients, outcomes and runner (work in progress).
+//! pgtls harness: scenario files in, classified connection outcomes out.
+//!
+//! The data flows through the modules in this order: [`scenario`] (load and validate a file)
+//! → [`pki`] (generate its certificates with `pgtls-certs`) → [`server`] (start PostgreSQL
+//! from a [`server::Backend`]) → [`client`] (connect with each [`client::Client`]) →
+//! [`outcome`] (one taxonomy) → [`runner`] (expectations, divergences, reports).
+
+pub mod cleanup;
+pub mod client;
+pub mod outcome;
+pub mod scenario;
+pub mod server;
+mod util;
+pub mod pki;
+pub mod runner;

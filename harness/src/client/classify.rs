@@ -1,0 +1,184 @@
+//! Turns a client's evidence and the server log into a [`Failure`] with one class.
+//!
+//! The rules, in order (first match wins):
+//! 1. the attempt timed out → `timeout`;
+//! 2. the client decided locally (parameters, key, host name, TLS refused) → that class;
+//! 3. the client rejected the server certificate → class from its verify code, else from the
+//!    alert it sent as the server logged it, else `server-cert-rejected`;
+//! 4. the client received a TLS alert → class from the alert (the server only verifies client
+//!    certificates, so certificate alerts are about the client's certificate);
+//! 5. the server sent (or logged) an error → class from SQLSTATE, routine and the pg_hba line
+//!    the connection matched;
+//! 6. the server logged a rejected TLS accept without the client seeing an alert →
+//!    `client-cert-rejected`;
+//! 7. otherwise `connection-failed` when nothing answered, else `unclassified`.
+
+use std::net::IpAddr;
+
+use super::ClientFailure;
+use crate::outcome::{
+    class_of_server_alert, class_of_server_cert_alert, class_of_server_verify_code, Failure, FailureClass, Side,
+};
+use crate::scenario::Role;
+use crate::server::hba::{self, HbaMatch, HbaQuery};
+use crate::server::log::ServerEvidence;
+
+/// What the classifier needs to know about the connection's pg_hba context.
+pub struct HbaContext<'a> {
+    pub lines: &'a [String],
+    pub roles: &'a [Role],
+    pub user: &'a str,
+    pub database: &'a str,
+    pub addr: IpAddr,
+}
+
+/// Classifies one failed attempt.
+pub fn classify(f: &ClientFailure, ev: &ServerEvidence, hba: &HbaContext) -> Failure {
+    let detail = detail(f, ev);
+    let mut out = Failure {
+        class: FailureClass::Unclassified,
+        side: Side::Client,
+        sqlstate: f.sqlstate.clone().or_else(|| ev.fatal.as_ref().and_then(|e| e.sqlstate.clone())),
+        alert: None,
+        verify_code: f.verify_code,
+        detail,
+    };
+    if f.timed_out {
+        out.class = FailureClass::Timeout;
+        out.side = Side::Harness;
+        return out;
+    }
+    if let Some(class) = f.local {
+        out.class = class;
+        out.sqlstate = None;
+        return out;
+    }
+    if f.server_cert_rejected || f.verify_code.is_some() {
+        out.sqlstate = None;
+        out.alert = ev.alert_received;
+        out.class = match (f.verify_code, ev.alert_received) {
+            (Some(code), _) => class_of_server_verify_code(code),
+            (None, Some(alert)) => class_of_server_cert_alert(alert),
+            (None, None) => FailureClass::ServerCertRejected,
+        };
+        return out;
+    }
+    if let Some(alert) = f.alert_received {
+        out.class = class_of_server_alert(alert);
+        out.alert = Some(alert);
+        out.side = Side::Server;
+        out.sqlstate = None;
+        return out;
+    }
+    let routine = f.routine.clone().or_else(|| ev.fatal.as_ref().and_then(|e| e.routine.clone()));
+    if let Some(sqlstate) = out.sqlstate.clone() {
+        out.side = Side::Server;
+        out.class = classify_server_error(&sqlstate, routine.as_deref(), f.tls, hba);
+        return out;
+    }
+    if ev.tls_accept_failed {
+        out.side = Side::Server;
+        out.class = FailureClass::ClientCertRejected;
+        return out;
+    }
+    out.class = if ev.backends == 0 { FailureClass::ConnectionFailed } else { FailureClass::Unclassified };
+    out
+}
+
+/// Classifies an error the server reported, by SQLSTATE, the routine that raised it, and the
+/// pg_hba line the connection matched.
+pub fn classify_server_error(sqlstate: &str, routine: Option<&str>, tls: Option<bool>, hba: &HbaContext) -> FailureClass {
+    match sqlstate {
+        // auth.c auth_failed(): ERRCODE_INVALID_PASSWORD for password, md5 and scram methods.
+        "28P01" => FailureClass::PasswordAuthFailed,
+        "28000" => classify_28000(routine, tls, hba),
+        "3D000" => FailureClass::DatabaseMissing,
+        // auth.c ClientAuthentication(): "client certificates can only be checked if a root
+        // certificate store is available" is ERRCODE_CONFIG_FILE_ERROR.
+        "F0000" => FailureClass::ServerConfigError,
+        "08P01" => FailureClass::ConnectionFailed,
+        _ => FailureClass::Unclassified,
+    }
+}
+
+fn classify_28000(routine: Option<&str>, tls: Option<bool>, hba: &HbaContext) -> FailureClass {
+    // miscinit.c InitializeSessionUserId(): role "x" does not exist.
+    if routine == Some("InitializeSessionUserId") {
+        return FailureClass::RoleMissing;
+    }
+    let tls = tls.unwrap_or(true);
+    let matched = hba::evaluate(hba.lines, &query(hba, tls), hba.roles);
+    match (routine, matched) {
+        // auth_failed() is reached after a line matched and its method ran.
+        (Some("auth_failed"), HbaMatch::Line(l)) if l.method == "reject" => FailureClass::HbaRejected,
+        (Some("auth_failed"), HbaMatch::Line(l)) if l.checks_cert_name() => FailureClass::CertAuthFailed,
+        (Some("auth_failed"), _) => FailureClass::AuthFailed,
+        // ClientAuthentication() raises the rest itself: no line, a reject line, or a line
+        // that needs a certificate the client did not present.
+        (_, HbaMatch::Line(l)) if l.method == "reject" => FailureClass::HbaRejected,
+        (_, HbaMatch::Line(l)) if l.requires_cert() => FailureClass::ClientCertRequired,
+        (_, HbaMatch::NoMatch) if !tls && would_match_over_tls(hba) => FailureClass::SslRequiredByServer,
+        (_, HbaMatch::NoMatch) => FailureClass::HbaRejected,
+        _ => FailureClass::Unclassified,
+    }
+}
+
+fn query<'a>(hba: &'a HbaContext, tls: bool) -> HbaQuery<'a> {
+    HbaQuery { ssl: tls, database: hba.database, user: hba.user, addr: hba.addr }
+}
+
+fn would_match_over_tls(hba: &HbaContext) -> bool {
+    matches!(hba::evaluate(hba.lines, &query(hba, true), hba.roles), HbaMatch::Line(l) if l.method != "reject")
+}
+
+fn detail(f: &ClientFailure, ev: &ServerEvidence) -> String {
+    let mut d = f.message.trim().to_owned();
+    let server: Vec<&str> = ev.lines.iter().map(String::as_str).filter(|l| !l.starts_with("LOG:  connection received")).collect();
+    if !server.is_empty() {
+        d.push_str("\nserver log: ");
+        d.push_str(&server.join(" | "));
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::log::LogEntry;
+
+    fn ctx<'a>(lines: &'a [String], user: &'a str, database: &'a str) -> HbaContext<'a> {
+        HbaContext { lines, roles: &[], user, database, addr: "127.0.0.1".parse().unwrap() }
+    }
+
+    fn fatal(sqlstate: &str, routine: &str) -> ServerEvidence {
+        ServerEvidence {
+            fatal: Some(LogEntry { sqlstate: Some(sqlstate.into()), routine: Some(routine.into()), severity: "FATAL".into(), ..LogEntry::default() }),
+            backends: 1,
+            ..ServerEvidence::default()
+        }
+    }
+
+    #[test]
+    fn sqlstate_28000_is_split_by_routine_and_hba_line() {
+        let hba: Vec<String> = ["hostssl certdb all 127.0.0.1/32 cert", "hostssl all all 127.0.0.1/32 md5 clientcert=verify-full"]
+            .map(String::from)
+            .to_vec();
+        let f = ClientFailure { tls: Some(true), ..ClientFailure::default() };
+        let c = |ev: &ServerEvidence, db| classify(&f, ev, &ctx(&hba, "u", db)).class;
+        assert_eq!(c(&fatal("28000", "ClientAuthentication"), "certdb"), FailureClass::ClientCertRequired);
+        assert_eq!(c(&fatal("28000", "auth_failed"), "certdb"), FailureClass::CertAuthFailed);
+        assert_eq!(c(&fatal("28P01", "auth_failed"), "other"), FailureClass::PasswordAuthFailed);
+        let plain = ClientFailure { tls: Some(false), ..ClientFailure::default() };
+        assert_eq!(classify(&plain, &fatal("28000", "ClientAuthentication"), &ctx(&hba, "u", "x")).class, FailureClass::SslRequiredByServer);
+    }
+
+    #[test]
+    fn server_cert_rejection_uses_verify_code_then_logged_alert() {
+        let hba: Vec<String> = vec![];
+        let f = ClientFailure { server_cert_rejected: true, ..ClientFailure::default() };
+        let ev = ServerEvidence { alert_received: Some(44), backends: 1, ..ServerEvidence::default() };
+        assert_eq!(classify(&f, &ev, &ctx(&hba, "u", "d")).class, FailureClass::ServerCertRevoked);
+        let f = ClientFailure { verify_code: Some(9), ..ClientFailure::default() };
+        assert_eq!(classify(&f, &ev, &ctx(&hba, "u", "d")).class, FailureClass::ServerCertNotYetValid);
+    }
+}

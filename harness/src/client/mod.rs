@@ -1,0 +1,133 @@
+//! Clients: implementations of libpq's connection semantics the harness drives.
+//!
+//! Each client takes the same resolved libpq keywords ([`ConnectRequest`]) and reports what it
+//! saw as structured evidence ([`ClientReport`]); [`classify`] turns that, together with the
+//! server log, into one [`crate::outcome::Outcome`] shape whatever the client. A client declares
+//! which keywords it supports; a case using an unsupported one is skipped for that client with
+//! the reason, never silently passed. Adding a client means one new file implementing
+//! [`Client`] plus one line in [`crate::runner`].
+
+pub mod classify;
+pub mod rust;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde::Deserialize;
+
+use crate::outcome::{ClientCert, Connected, FailureClass};
+
+/// One connection attempt's parameters: libpq keywords with files resolved to paths.
+#[derive(Debug, Clone)]
+pub struct ConnectRequest {
+    /// Keyword/value pairs in the order written; `host`, `hostaddr` and `port` always present.
+    pub params: Vec<(String, String)>,
+    /// Keywords whose values must not reach a command line or a report.
+    pub secrets: Vec<String>,
+    pub timeout: Duration,
+    /// A scratch directory private to this attempt.
+    pub scratch: PathBuf,
+}
+
+impl ConnectRequest {
+    pub fn get(&self, keyword: &str) -> Option<&str> {
+        self.params.iter().rev().find(|(k, _)| k == keyword).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Whether a client can honour a keyword.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Support {
+    Yes,
+    No(String),
+}
+
+/// A client implementation.
+pub trait Client: Send + Sync {
+    /// Short stable name used in scenario files, snapshots and the divergence registry.
+    fn name(&self) -> &str;
+    /// Whether this client supports `keyword` set to `value`.
+    fn supports(&self, keyword: &str, value: &str) -> Support;
+    fn connect<'a>(&'a self, req: &'a ConnectRequest) -> BoxFuture<'a, ClientReport>;
+}
+
+/// What a client saw.
+#[derive(Debug, Clone)]
+pub enum ClientReport {
+    Connected(Connected),
+    Failed(ClientFailure),
+}
+
+/// Evidence of a failed attempt, as structured as the client can make it.
+#[derive(Debug, Clone, Default)]
+pub struct ClientFailure {
+    /// A class the client decided itself, before or without the peer (bad parameters, an
+    /// unusable key, a host name mismatch under libpq's rules, TLS refused by the server…).
+    pub local: Option<FailureClass>,
+    /// The client rejected the server's certificate; `verify_code` says why when known.
+    pub server_cert_rejected: bool,
+    pub verify_code: Option<i32>,
+    /// A TLS alert the client received from the server.
+    pub alert_received: Option<u8>,
+    /// SQLSTATE and routine of an error the server sent.
+    pub sqlstate: Option<String>,
+    pub routine: Option<String>,
+    /// Whether the last attempt ran over TLS, when the client knows.
+    pub tls: Option<bool>,
+    pub timed_out: bool,
+    /// The raw message; informative only.
+    pub message: String,
+}
+
+/// The query every client runs after connecting, so all report what the *server* saw.
+/// `row_to_json` keeps it independent of `pg_stat_ssl`'s column set, which changed in 12/14.
+pub const SESSION_QUERY: &str = "SELECT json_build_object('stat', row_to_json(s), 'user', current_user)::text \
+     FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()";
+
+#[derive(Deserialize)]
+struct SessionRow {
+    stat: SessionStat,
+    user: String,
+}
+
+#[derive(Deserialize)]
+struct SessionStat {
+    ssl: bool,
+    version: Option<String>,
+    cipher: Option<String>,
+    client_dn: Option<String>,
+    /// The pre-12 name of `client_dn`.
+    clientdn: Option<String>,
+    client_serial: Option<serde_json::Value>,
+    issuer_dn: Option<String>,
+}
+
+/// Parses the JSON [`SESSION_QUERY`] returns.
+pub fn parse_session(json: &str) -> Result<Connected, String> {
+    let row: SessionRow = serde_json::from_str(json.trim()).map_err(|e| format!("unexpected session row `{json}`: {e}"))?;
+    let s = row.stat;
+    let dn = s.client_dn.or(s.clientdn).filter(|d| !d.is_empty());
+    let client_cert = dn.map(|dn| ClientCert {
+        dn,
+        serial: s.client_serial.map(|v| v.to_string().trim_matches('"').to_owned()).unwrap_or_default(),
+        issuer_dn: s.issuer_dn.unwrap_or_default(),
+    });
+    Ok(Connected { ssl: s.ssl, protocol: s.version, cipher: s.cipher, client_cert, user: row.user })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_rows_parse_across_versions() {
+        let pg15 = r#"{"stat" : {"pid":1,"ssl":true,"version":"TLSv1.3","cipher":"TLS_AES_256_GCM_SHA384","bits":256,"client_dn":"/CN=alice","client_serial":4096,"issuer_dn":"/CN=ca"}, "user" : "alice"}"#;
+        let c = parse_session(pg15).unwrap();
+        assert!(c.ssl);
+        assert_eq!(c.client_cert.unwrap().serial, "4096");
+        let plain = r#"{"stat" : {"pid":1,"ssl":false,"version":null,"cipher":null,"bits":null,"client_dn":null,"client_serial":null,"issuer_dn":null}, "user" : "bob"}"#;
+        let c = parse_session(plain).unwrap();
+        assert!(!c.ssl && c.client_cert.is_none() && c.user == "bob");
+    }
+}

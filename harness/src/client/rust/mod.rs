@@ -1,0 +1,218 @@
+//! The Rust client: tokio-postgres with libpq's `sslmode` semantics on top.
+//!
+//! tokio-postgres knows only disable/prefer/require and accepts no root, certificate, key or
+//! CRL files (it leaves verification to the TLS connector). This module implements libpq's
+//! behaviour around it, reusable on its own: all six `sslmode`s with libpq's fallbacks
+//! (`allow` retries over TLS after a server error, `prefer` retries in plaintext after a TLS
+//! failure or a server error over TLS), root/cert/key/passphrase/CRL/CRL-dir/SNI/protocol
+//! bounds/`sslcertmode`/direct negotiation/key log, `host` vs `hostaddr` naming, and a timeout
+//! around the whole connect.
+
+mod files;
+mod names;
+mod settings;
+mod tls;
+
+use std::error::Error as _;
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::BoxFuture;
+use tokio_postgres::config::{ChannelBinding, SslMode, SslNegotiation};
+
+use self::settings::Settings;
+use self::tls::{AlertReceived, LibpqTls, TlsFailure, TlsTrace};
+use super::{parse_session, Client, ClientFailure, ClientReport, ConnectRequest, Support, SESSION_QUERY};
+use crate::outcome::FailureClass;
+
+pub use self::names::{check as check_host_name, NameCheck};
+
+/// tokio-postgres + OpenSSL, driven with libpq semantics.
+#[derive(Debug, Default)]
+pub struct RustClient;
+
+impl Client for RustClient {
+    fn name(&self) -> &str {
+        "rust"
+    }
+
+    fn supports(&self, keyword: &str, value: &str) -> Support {
+        match keyword {
+            "require_auth" => Support::No("tokio-postgres offers no way to restrict the authentication method (require_auth)".into()),
+            "gssencmode" if value != "disable" && value != "prefer" => Support::No("tokio-postgres has no GSSAPI encryption".into()),
+            "gssencmode" => Support::Yes,
+            k if settings::SUPPORTED.contains(&k) => Support::Yes,
+            k => Support::No(format!("the Rust client does not implement libpq keyword `{k}`")),
+        }
+    }
+
+    fn connect<'a>(&'a self, req: &'a ConnectRequest) -> BoxFuture<'a, ClientReport> {
+        Box::pin(async move {
+            let s = match settings::parse(req) {
+                Ok(s) => s,
+                Err(message) => return failed(FailureClass::ClientConfigInvalid, message),
+            };
+            match tokio::time::timeout(req.timeout, connect(&s)).await {
+                Ok(report) => report,
+                Err(_) => ClientReport::Failed(ClientFailure {
+                    timed_out: true,
+                    message: format!("no answer within {:?}", req.timeout),
+                    ..ClientFailure::default()
+                }),
+            }
+        })
+    }
+}
+
+fn failed(class: FailureClass, message: String) -> ClientReport {
+    ClientReport::Failed(ClientFailure { local: Some(class), message, ..ClientFailure::default() })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Plain,
+    Prefer,
+    Require,
+}
+
+/// One or two attempts, as libpq makes them for the `sslmode`.
+async fn connect(s: &Settings) -> ClientReport {
+    match s.sslmode.as_str() {
+        "disable" => attempt(s, Mode::Plain).await.report,
+        "allow" => {
+            let first = attempt(s, Mode::Plain).await;
+            if first.server_error { attempt(s, Mode::Require).await.report } else { first.report }
+        }
+        "prefer" => {
+            let first = attempt(s, Mode::Prefer).await;
+            // libpq falls back to plaintext when the TLS phase failed or the server rejected
+            // the TLS connection with an error.
+            let retry = matches!(first.report, ClientReport::Failed(_)) && (first.tls_failed || (first.server_error && first.tls));
+            if retry { attempt(s, Mode::Plain).await.report } else { first.report }
+        }
+        _ => attempt(s, Mode::Require).await.report,
+    }
+}
+
+struct Attempt {
+    report: ClientReport,
+    /// The server sent an error during startup.
+    server_error: bool,
+    /// The TLS phase started and failed.
+    tls_failed: bool,
+    /// The attempt ran over TLS.
+    tls: bool,
+}
+
+async fn attempt(s: &Settings, mode: Mode) -> Attempt {
+    let trace = Arc::new(Mutex::new(TlsTrace::default()));
+    let tls = LibpqTls { settings: Arc::new(s.clone()), trace: trace.clone() };
+    let result = config(s, mode).connect(tls).await;
+    let (started, established) = {
+        let t = trace.lock().unwrap_or_else(|p| p.into_inner());
+        (t.started, t.established)
+    };
+    match result {
+        Ok((client, conn)) => {
+            let driver = tokio::spawn(conn);
+            let row = client.query_one(SESSION_QUERY, &[]).await;
+            drop(client);
+            let _ = driver.await;
+            let report = match row.map(|r| r.get::<_, String>(0)) {
+                Ok(json) => match parse_session(&json) {
+                    Ok(c) => ClientReport::Connected(c),
+                    Err(m) => failed(FailureClass::Unclassified, m),
+                },
+                Err(e) => ClientReport::Failed(evidence(&e, s, mode, started, established)),
+            };
+            Attempt { report, server_error: false, tls_failed: false, tls: established }
+        }
+        Err(e) => {
+            let f = evidence(&e, s, mode, started, established);
+            let server_error = e.as_db_error().is_some();
+            Attempt { report: ClientReport::Failed(f), server_error, tls_failed: started && !established, tls: established }
+        }
+    }
+}
+
+fn config(s: &Settings, mode: Mode) -> tokio_postgres::Config {
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host(&s.host).port(s.port).user(&s.user).dbname(&s.dbname);
+    if let Some(addr) = s.hostaddr {
+        cfg.hostaddr(addr);
+    }
+    if let Some(pw) = &s.password {
+        cfg.password(pw);
+    }
+    if let Some(app) = &s.application_name {
+        cfg.application_name(app);
+    }
+    cfg.ssl_mode(match mode {
+        Mode::Plain => SslMode::Disable,
+        Mode::Prefer => SslMode::Prefer,
+        Mode::Require => SslMode::Require,
+    });
+    cfg.ssl_negotiation(if s.direct { SslNegotiation::Direct } else { SslNegotiation::Postgres });
+    cfg.channel_binding(match s.channel_binding.as_str() {
+        "disable" => ChannelBinding::Disable,
+        "require" => ChannelBinding::Require,
+        _ => ChannelBinding::Prefer,
+    });
+    cfg
+}
+
+/// Structured evidence from a tokio-postgres error.
+fn evidence(e: &tokio_postgres::Error, s: &Settings, mode: Mode, started: bool, established: bool) -> ClientFailure {
+    let mut f = ClientFailure { tls: Some(established), message: e.to_string(), ..ClientFailure::default() };
+    if let Some(db) = e.as_db_error() {
+        f.sqlstate = Some(db.code().code().to_owned());
+        f.routine = db.routine().map(str::to_owned);
+        f.message = format!("{}:  {}", db.severity(), db.message());
+        return f;
+    }
+    let mut source = e.source();
+    while let Some(err) = source {
+        if let Some(t) = err.downcast_ref::<TlsFailure>() {
+            apply_tls_failure(&mut f, t);
+            return f;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(a) = io.get_ref().and_then(|i| i.downcast_ref::<AlertReceived>()) {
+                f.alert_received = Some(a.alert);
+                f.message = a.to_string();
+            } else {
+                f.message = format!("{e}: {io}");
+            }
+            return f;
+        }
+        source = err.source();
+    }
+    // tokio-postgres returns a bare TLS error, without calling the connector, when the server
+    // answers 'N' to SSLRequest under `require` (connect_tls.rs).
+    if mode == Mode::Require && !started {
+        f.local = Some(FailureClass::SslNotSupported);
+        f.message = "server does not support SSL, but SSL was required".into();
+    }
+    // Its error kinds are only visible through their fixed Display strings.
+    if f.message == "authentication error" && s.channel_binding == "require" {
+        f.local = Some(FailureClass::ChannelBindingFailed);
+        f.message = format!("{e}: {}", e.source().map(|x| x.to_string()).unwrap_or_default());
+    } else if let Some(src) = e.source() {
+        f.message = format!("{e}: {src}");
+    }
+    f
+}
+
+fn apply_tls_failure(f: &mut ClientFailure, t: &TlsFailure) {
+    f.message = t.to_string();
+    match t {
+        TlsFailure::Local(l) => f.local = Some(l.class),
+        TlsFailure::Handshake { verify_code, alert, protocol, .. } => {
+            f.verify_code = *verify_code;
+            f.server_cert_rejected = verify_code.is_some();
+            f.alert_received = if verify_code.is_some() { None } else { *alert };
+            if *protocol && alert.is_none() {
+                f.local = Some(FailureClass::ProtocolVersionMismatch);
+            }
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The one outcome taxonomy every client and backend reports into.
+//!
+//! An outcome is what a connection attempt ended as, seen from outside: connected (with what
+//! the *server* saw in `pg_stat_ssl`), failed with a [`FailureClass`], or skipped with a reason.
+//! Classes are decided from structured signals only (SQLSTATE and error routine, TLS alert
+//! numbers, OpenSSL verify codes, the harness's own evaluation of pg_hba); the raw message is
+//! kept as redacted `detail` and never decides a verdict. `docs/outcomes.md` is the user-facing
+//! description of every class; keep the two in sync.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// What one connection attempt of one client ended as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The session was established and the post-connect query ran.
+    Connected(Connected),
+    /// The attempt failed; `class` says why.
+    Failed(Failure),
+    /// The attempt was not made because a prerequisite is missing.
+    Skipped { reason: String },
+}
+
+/// A successful connection, as the server reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Connected {
+    /// Whether the session is encrypted (`pg_stat_ssl.ssl`).
+    pub ssl: bool,
+    /// Negotiated protocol, e.g. `TLSv1.3`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// Negotiated cipher suite.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cipher: Option<String>,
+    /// The client certificate the server saw, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<ClientCert>,
+    /// `current_user` of the session.
+    pub user: String,
+}
+
+/// A client certificate as `pg_stat_ssl` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientCert {
+    pub dn: String,
+    pub serial: String,
+    pub issuer_dn: String,
+}
+
+/// A failed attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub class: FailureClass,
+    /// Which side decided the failure.
+    pub side: Side,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sqlstate: Option<String>,
+    /// TLS alert number that carried the failure (received by the client, or by the server
+    /// when the client rejected the server's certificate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<u8>,
+    /// OpenSSL verify result of the client's own certificate check, when the client exposes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_code: Option<i32>,
+    /// The raw message(s), redacted; informative only.
+    pub detail: String,
+}
+
+/// Which side of the connection decided a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    Client,
+    Server,
+    /// The harness itself (server failed to start, timeout).
+    Harness,
+}
+
+macro_rules! failure_classes {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal, )*) => {
+        /// Why an attempt failed. Names are stable: they appear in scenario files and snapshots.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum FailureClass { $( $(#[$doc])* $variant, )* }
+
+        impl FailureClass {
+            /// Every class, in documentation order.
+            pub const ALL: &'static [FailureClass] = &[$(FailureClass::$variant,)*];
+
+            /// The kebab-case name used in scenario files and reports.
+            pub fn name(self) -> &'static str {
+                match self { $(FailureClass::$variant => $name,)* }
+            }
+
+            /// Parses a class name as written in scenario files.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name { $($name => Some(FailureClass::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+failure_classes! {
+    /// The client could not build a chain from the server certificate to a trusted root
+    /// (verify codes 2, 3, 18–21, 24; TLS alert 48 unknown_ca).
+    ServerCertUntrusted = "server-cert-untrusted",
+    /// The server certificate is on a CRL the client loaded (verify 23; alert 44).
+    ServerCertRevoked = "server-cert-revoked",
+    /// The server certificate has expired (verify 10; alert 45).
+    ServerCertExpired = "server-cert-expired",
+    /// The server certificate is not yet valid (verify 9). Clients that only report the
+    /// alert they sent (bad_certificate, 42) classify this as `server-cert-rejected`.
+    ServerCertNotYetValid = "server-cert-not-yet-valid",
+    /// The client rejected the server certificate for another or unreported reason.
+    ServerCertRejected = "server-cert-rejected",
+    /// `verify-full`: no name in the server certificate matches the host (libpq's rules).
+    HostnameMismatch = "hostname-mismatch",
+    /// `verify-ca`/`verify-full` without a root certificate file to verify against.
+    RootCertMissing = "root-cert-missing",
+    /// The matching pg_hba line needs a client certificate and none was presented.
+    ClientCertRequired = "client-cert-required",
+    /// The server could not chain the client certificate to its `ssl_ca_file` (alert 48).
+    ClientCertUntrusted = "client-cert-untrusted",
+    /// The client certificate is on the server's CRL (alert 44).
+    ClientCertRevoked = "client-cert-revoked",
+    /// The client certificate has expired (alert 45).
+    ClientCertExpired = "client-cert-expired",
+    /// The server rejected the client certificate with another alert (42 bad_certificate:
+    /// e.g. not yet valid; 43, 46, 51).
+    ClientCertRejected = "client-cert-rejected",
+    /// `sslcertmode=require` but the server never asked for a certificate.
+    ClientCertNotRequested = "client-cert-not-requested",
+    /// `cert` authentication (or `clientcert=verify-full`) found no match between the
+    /// certificate's name and the user (SQLSTATE 28000 from `auth_failed`).
+    CertAuthFailed = "cert-auth-failed",
+    /// Password authentication failed (SQLSTATE 28P01). Under `clientcert=verify-full` with
+    /// a password method, PostgreSQL reports a certificate name mismatch this way too.
+    PasswordAuthFailed = "password-auth-failed",
+    /// Another authentication method failed (SQLSTATE 28000 from `auth_failed`).
+    AuthFailed = "auth-failed",
+    /// No pg_hba line matched, or the matching line is `reject` (SQLSTATE 28000).
+    HbaRejected = "hba-rejected",
+    /// A plaintext attempt matched no pg_hba line, but the same attempt over TLS would have.
+    SslRequiredByServer = "ssl-required-by-server",
+    /// The client required TLS and the server answered 'N' to SSLRequest (or refused a
+    /// direct TLS connection).
+    SslNotSupported = "ssl-not-supported",
+    /// No TLS protocol version both sides accept (alert 70, or a local protocol error).
+    ProtocolVersionMismatch = "protocol-version-mismatch",
+    /// Another TLS handshake failure (alert 40 handshake_failure and others).
+    TlsHandshakeFailed = "tls-handshake-failed",
+    /// The server has no certificate for the SNI host name the client sent (alert 112).
+    SniUnrecognized = "sni-unrecognized",
+    /// The client's own key could not be used: missing, wrong permissions, wrong passphrase,
+    /// not matching the certificate, unreadable.
+    ClientKeyUnusable = "client-key-unusable",
+    /// Channel binding was required and could not be used.
+    ChannelBindingFailed = "channel-binding-failed",
+    /// The client rejected its own connection parameters before connecting.
+    ClientConfigInvalid = "client-config-invalid",
+    /// The server refused the connection because of its own configuration (SQLSTATE F0000 at
+    /// connection time, e.g. client certificates required but no `ssl_ca_file`).
+    ServerConfigError = "server-config-error",
+    /// The role does not exist (SQLSTATE 28000 from `InitializeSessionUserId`).
+    RoleMissing = "role-missing",
+    /// The database does not exist (SQLSTATE 3D000).
+    DatabaseMissing = "database-missing",
+    /// The server did not start (or restart) with this configuration.
+    ServerFailedToStart = "server-failed-to-start",
+    /// Nothing listened, or the connection was reset without a TLS alert.
+    ConnectionFailed = "connection-failed",
+    /// The attempt did not finish within the connect timeout.
+    Timeout = "timeout",
+    /// None of the rules above applied; the detail says what happened.
+    Unclassified = "unclassified",
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for FailureClass {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl Outcome {
+    /// The outcome's class name: `connected`, `skipped`, or the failure class.
+    pub fn class_name(&self) -> &'static str {
+        match self {
+            Outcome::Connected(_) => "connected",
+            Outcome::Failed(f) => f.class.name(),
+            Outcome::Skipped { .. } => "skipped",
+        }
+    }
+
+    /// A failure decided by the harness rather than a peer.
+    pub fn harness_failure(class: FailureClass, detail: impl Into<String>) -> Self {
+        Outcome::Failed(Failure {
+            class,
+            side: Side::Harness,
+            sqlstate: None,
+            alert: None,
+            verify_code: None,
+            detail: detail.into(),
+        })
+    }
+}
+
+/// TLS alert descriptions (RFC 8446 §6, RFC 5246 §7.2) by number, as OpenSSL names them in
+/// its reason strings ("sslv3 alert certificate revoked", "tlsv1 alert unknown ca", OpenSSL 4:
+/// "tls alert …"). The names are the protocol's, so they are stable where prefixes are not.
+pub const TLS_ALERTS: &[(u8, &str)] = &[
+    (10, "unexpected message"),
+    (20, "bad record mac"),
+    (40, "handshake failure"),
+    (42, "bad certificate"),
+    (43, "unsupported certificate"),
+    (44, "certificate revoked"),
+    (45, "certificate expired"),
+    (46, "certificate unknown"),
+    (47, "illegal parameter"),
+    (48, "unknown ca"),
+    (49, "access denied"),
+    (50, "decode error"),
+    (51, "decrypt error"),
+    (70, "protocol version"),
+    (71, "insufficient security"),
+    (80, "internal error"),
+    (86, "inappropriate fallback"),
+    (90, "user cancelled"),
+    (109, "missing extension"),
+    (110, "unsupported extension"),
+    (112, "unrecognized name"),
+    (113, "bad certificate status response"),
+    (116, "certificate required"),
+    (120, "no application protocol"),
+];
+
+/// Finds the alert number in an OpenSSL reason string for a received alert: "… alert
+/// <description>", or "tlsv1 unrecognized name", the one alert reason without the word.
+pub fn alert_from_reason(reason: &str) -> Option<u8> {
+    let reason = reason.trim().trim_end_matches('.');
+    TLS_ALERTS
+        .iter()
+        .find(|(_, name)| {
+            reason.ends_with(name)
+                && (reason.contains("alert ") || *name == "unrecognized name")
+        })
+        .map(|(n, _)| *n)
+}
+
+/// The class of a server certificate rejection, from the client's OpenSSL verify code.
+pub fn class_of_server_verify_code(code: i32) -> FailureClass {
+    match code {
+        // Chain building: unable to get issuer (2, 20), leaf signature (21), self-signed
+        // (18, 19), invalid CA (24), and CRL_CHECK_ALL without a CRL for some CA (3), which
+        // OpenSSL reports to the peer as unknown_ca too.
+        2 | 3 | 18 | 19 | 20 | 21 | 24 | 25 | 32 => FailureClass::ServerCertUntrusted,
+        23 => FailureClass::ServerCertRevoked,
+        10 => FailureClass::ServerCertExpired,
+        9 => FailureClass::ServerCertNotYetValid,
+        62 | 64 => FailureClass::HostnameMismatch,
+        _ => FailureClass::ServerCertRejected,
+    }
+}
+
+/// The class of a server certificate rejection, from the alert the client sent.
+pub fn class_of_server_cert_alert(alert: u8) -> FailureClass {
+    match alert {
+        48 => FailureClass::ServerCertUntrusted,
+        44 => FailureClass::ServerCertRevoked,
+        45 => FailureClass::ServerCertExpired,
+        _ => FailureClass::ServerCertRejected,
+    }
+}
+
+/// The class of an alert the server sent to the client during the handshake.
+pub fn class_of_server_alert(alert: u8) -> FailureClass {
+    match alert {
+        // The server only verifies client certificates, so certificate alerts are about the
+        // client's certificate (be-secure-openssl.c: verify_cb + SSL_VERIFY_PEER).
+        48 => FailureClass::ClientCertUntrusted,
+        44 => FailureClass::ClientCertRevoked,
+        45 => FailureClass::ClientCertExpired,
+        42 | 43 | 46 | 49 | 51 | 116 => FailureClass::ClientCertRejected,
+        70 | 71 => FailureClass::ProtocolVersionMismatch,
+        112 => FailureClass::SniUnrecognized,
+        _ => FailureClass::TlsHandshakeFailed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_names_round_trip() {
+        for class in FailureClass::ALL {
+            assert_eq!(FailureClass::from_name(class.name()), Some(*class));
+        }
+        assert_eq!(FailureClass::from_name("connected"), None);
+    }
+
+    #[test]
+    fn alert_names_from_openssl_reasons() {
+        assert_eq!(alert_from_reason("sslv3 alert certificate revoked"), Some(44));
+        assert_eq!(alert_from_reason("tlsv1 alert unknown ca"), Some(48));
+        assert_eq!(alert_from_reason("tls alert certificate expired"), Some(45));
+        assert_eq!(alert_from_reason("tlsv1 unrecognized name"), Some(112));
+        assert_eq!(alert_from_reason("unexpected message"), None);
+        assert_eq!(alert_from_reason("certificate verify failed"), None);
+    }
+}

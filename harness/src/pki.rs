@@ -1,0 +1,91 @@
+//! Generates a scenario's PKI and turns its file references into paths.
+//!
+//! Clients read files straight from the generated directory. The server gets copies (its own
+//! user must own its key, with the mode the scenario asks for), described as
+//! [`ServerFile`]s that the backend places where it wants them.
+
+use std::path::{Path, PathBuf};
+
+use pgtls_certs::{GenerateOptions, Pki, PkiSpec};
+
+use crate::scenario::{FileRef, KeyFilePerms, SettingValue};
+use crate::server::{ConfValue, FileSource, ServerFile};
+
+/// A generated PKI.
+pub struct Materialized {
+    pki: Pki,
+}
+
+impl Materialized {
+    /// Generates `spec` into `dir`, with RSA and other keys cached under the cache dir.
+    pub fn generate(spec: &PkiSpec, dir: &Path) -> Result<Materialized, String> {
+        let opts = GenerateOptions { key_cache: Some(crate::server::native::cache_dir().join("keys")), ..GenerateOptions::default() };
+        let pki = pgtls_certs::generate(spec, dir, &opts).map_err(|e| e.to_string())?;
+        Ok(Materialized { pki })
+    }
+
+    pub fn pki(&self) -> &Pki {
+        &self.pki
+    }
+
+    /// The path a generated file reference points at.
+    fn path(&self, r: &FileRef) -> Option<PathBuf> {
+        fn names(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        match r {
+            FileRef::Certs(m) if m.len() == 1 => self.pki.cert_path(&m[0]),
+            FileRef::Certs(m) => self.pki.bundle_path(&names(m)),
+            FileRef::Key(k) => self.pki.key_path(k).or_else(|| self.pki.extra_key_path(k)),
+            FileRef::Crls(m) if m.len() == 1 => self.pki.crl_path(&m[0]),
+            FileRef::Crls(m) => self.pki.crl_file_path(&names(m)),
+            FileRef::CrlDir(m) => self.pki.crl_dir_path(&names(m)),
+            _ => None,
+        }
+    }
+
+    /// A client keyword's value: a path, `""`, a non-existent path, or a verbatim value.
+    pub fn client_value(&self, keyword: &str, r: &FileRef, scratch: &Path) -> String {
+        match r {
+            FileRef::Empty => String::new(),
+            FileRef::Missing => scratch.join("missing").join(keyword).to_string_lossy().into_owned(),
+            FileRef::Verbatim(v) => v.clone(),
+            FileRef::Output(name) => scratch.join(name).to_string_lossy().into_owned(),
+            other => self.path(other).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
+        }
+    }
+
+    /// A server setting's value and the file it needs placed, if any.
+    pub fn server_value(&self, setting: &str, v: &SettingValue, key_perms: KeyFilePerms) -> (ConfValue, Option<ServerFile>) {
+        let r = match v {
+            SettingValue::Literal(s) => return (ConfValue::Literal(s.clone()), None),
+            SettingValue::File(r) => r,
+        };
+        let name = server_file_name(r);
+        let Some(path) = self.path(r) else {
+            return match r {
+                FileRef::Missing => (ConfValue::Missing(setting.to_owned()), None),
+                FileRef::Verbatim(v) => (ConfValue::Literal(v.clone()), None),
+                _ => (ConfValue::Literal(String::new()), None),
+            };
+        };
+        let source = if path.is_dir() { FileSource::Dir(path) } else { FileSource::Concat(vec![path]) };
+        let (mode, owner, group) = if matches!(r, FileRef::Key(_)) {
+            (key_perms.mode, key_perms.owner, key_perms.group)
+        } else {
+            (0o644, crate::scenario::FileOwner::Server, crate::scenario::FileOwner::Server)
+        };
+        let file = ServerFile { name: name.clone(), source, mode, owner, group };
+        (ConfValue::File(name), Some(file))
+    }
+}
+
+fn server_file_name(r: &FileRef) -> String {
+    match r {
+        FileRef::Certs(m) => format!("{}.crt", m.join("+")),
+        FileRef::Key(k) => format!("{k}.key"),
+        FileRef::Crls(m) => format!("{}.crl", m.join("+")),
+        FileRef::CrlDir(m) => format!("{}.crldir", m.join("+")),
+        _ => "unused".into(),
+    }
+}

@@ -1,0 +1,182 @@
+//! The runner: scenarios × backends × clients, run concurrently, judged against expectations.
+
+mod divergence;
+mod expect;
+mod scenario;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use divergence::{glob, Registry};
+pub use scenario::unmet;
+
+use crate::client::Client;
+use crate::outcome::Outcome;
+use crate::scenario::{Case, Scenario};
+use crate::server::{Backend, ServerInfo};
+
+/// Everything shared by the scenarios of one run.
+pub struct RunContext {
+    pub clients: Vec<Arc<dyn Client>>,
+    pub timeout: Duration,
+    pub divergences: Registry,
+    /// Only cases whose `<scenario>/<case>` contains this text run.
+    pub filter: Option<String>,
+}
+
+impl RunContext {
+    pub fn selects(&self, scenario: &str, case: &str) -> bool {
+        match &self.filter {
+            None => true,
+            Some(f) => format!("{scenario}/{case}").contains(f.as_str()),
+        }
+    }
+}
+
+/// How one client's attempt was judged.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Fail { reasons: Vec<String> },
+    Skip { reason: String },
+    KnownDivergence { reason: String, reference: Option<String> },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientResult {
+    pub client: String,
+    pub outcome: Outcome,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirrors: Option<String>,
+    pub expected: String,
+    pub results: Vec<ClientResult>,
+}
+
+impl CaseResult {
+    fn new(case: &Case) -> Self {
+        CaseResult { name: case.name.clone(), mirrors: case.mirrors.clone(), expected: case.expect.outcome.name().to_owned(), results: Vec::new() }
+    }
+}
+
+/// Wall times of a scenario's phases, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub pki_ms: u64,
+    /// Creating the instance (template copy) and the first start.
+    pub server_ms: u64,
+    /// Steps: rewriting configuration, reloads, restarts.
+    pub steps_ms: u64,
+    pub connects_ms: u64,
+    pub connects: usize,
+    pub stop_ms: u64,
+    pub total_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    pub scenario: String,
+    /// Backend label, e.g. `native 15.18`.
+    pub server: String,
+    pub major: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// The harness could not run the scenario (not an outcome).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub cases: Vec<CaseResult>,
+    pub timings: Timings,
+    /// The whole server log, attached to failure reports.
+    #[serde(skip)]
+    pub server_log: String,
+}
+
+impl ScenarioResult {
+    fn new(s: &Scenario, info: &ServerInfo) -> Self {
+        ScenarioResult {
+            scenario: s.name.clone(),
+            server: info.label.clone(),
+            major: info.version.major,
+            skipped: None,
+            error: None,
+            cases: Vec::new(),
+            timings: Timings::default(),
+            server_log: String::new(),
+        }
+    }
+
+    /// Counts of (passed, failed, skipped) client results; a harness error counts as failed.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut c = (0, 0, 0);
+        for r in self.cases.iter().flat_map(|c| &c.results) {
+            match r.verdict {
+                Verdict::Pass | Verdict::KnownDivergence { .. } => c.0 += 1,
+                Verdict::Fail { .. } => c.1 += 1,
+                Verdict::Skip { .. } => c.2 += 1,
+            }
+        }
+        if self.error.is_some() {
+            c.1 += 1;
+        }
+        c
+    }
+
+    pub fn failed(&self) -> bool {
+        self.counts().1 > 0
+    }
+}
+
+/// Runs one scenario on one backend.
+pub async fn run_scenario(scenario: &Scenario, backend: &dyn Backend, cx: &RunContext) -> ScenarioResult {
+    scenario::run(scenario, backend, cx).await
+}
+
+/// Runs every (scenario, backend) pair, `jobs` at a time; results come back in input order.
+/// `on_done` is called as each finishes (for progress bars).
+pub async fn run_all(
+    scenarios: &[Scenario],
+    backends: &[Arc<dyn Backend>],
+    cx: Arc<RunContext>,
+    jobs: usize,
+    on_done: impl Fn(&ScenarioResult) + Send + Sync + 'static,
+) -> Vec<ScenarioResult> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    let on_done = Arc::new(on_done);
+    let mut handles = Vec::new();
+    for s in scenarios {
+        for b in backends {
+            let (s, b, cx, sem, on_done) = (s.clone(), b.clone(), cx.clone(), sem.clone(), on_done.clone());
+            handles.push(tokio::spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                let r = run_scenario(&s, b.as_ref(), &cx).await;
+                on_done(&r);
+                r
+            }));
+        }
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        match h.await {
+            Ok(r) => out.push(r),
+            Err(e) => out.push(ScenarioResult {
+                scenario: "<panicked>".into(),
+                server: String::new(),
+                major: 0,
+                skipped: None,
+                error: Some(format!("scenario task failed: {e}")),
+                cases: Vec::new(),
+                timings: Timings::default(),
+                server_log: String::new(),
+            }),
+        }
+    }
+    out
+}

@@ -1,0 +1,355 @@
+//! Runs one scenario on one backend: PKI, server, steps, one attempt per client and case.
+//!
+//! Attempts against one server run one at a time, so the server log written between the start
+//! and the end of an attempt (its *window*) belongs to that attempt; backends seen in earlier
+//! windows are excluded, so a late line from a previous attempt cannot leak in.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use super::expect::mismatches;
+use super::{CaseResult, ClientResult, RunContext, ScenarioResult, Timings, Verdict};
+use crate::cleanup::Scratch;
+use crate::client::classify::{classify, HbaContext};
+use crate::client::{Client, ClientReport, ConnectRequest, Support};
+use crate::outcome::{Failure, FailureClass, Outcome, Side};
+use crate::pki::Materialized;
+use crate::scenario::{Case, FileRefOr, KeyFilePerms, Requires, Scenario, SettingValue, Step};
+use crate::server::log::ServerEvidence;
+use crate::server::{Backend, Bootstrap, Instance, ServerConfig, ServerInfo, StartFailure};
+
+/// Why requirements are not met, or `None`.
+pub fn unmet(req: &Requires, info: &ServerInfo) -> Option<String> {
+    if let Some(pg) = &req.pg {
+        if !pg.matches(info.version) {
+            return Some(format!("needs PostgreSQL {pg}; the server is {}", info.version));
+        }
+    }
+    if let Some(missing) = req.settings.iter().find(|s| !info.settings.contains(s.as_str())) {
+        return Some(format!("server setting `{missing}` does not exist in PostgreSQL {}", info.version));
+    }
+    if req.root && !nix::unistd::geteuid().is_root() {
+        return Some("needs root to give a file to another owner".into());
+    }
+    if info.ssl_library.is_none() {
+        return Some("the server was built without SSL support".into());
+    }
+    None
+}
+
+/// The server configuration as steps change it.
+struct ConfigState {
+    settings: Vec<(String, SettingValue)>,
+    hba: Vec<String>,
+    ident: Vec<String>,
+    key_file: KeyFilePerms,
+    extra_files: Vec<(String, String)>,
+}
+
+impl ConfigState {
+    fn new(s: &Scenario) -> Self {
+        ConfigState {
+            settings: s.server.conf.clone(),
+            hba: s.server.hba.clone(),
+            ident: s.server.ident.clone(),
+            key_file: s.server.key_file,
+            extra_files: s.server.files.clone(),
+        }
+    }
+
+    fn change(&mut self, step: &Step) {
+        match step {
+            Step::Set(list) => {
+                for (k, v) in list {
+                    match self.settings.iter_mut().find(|(n, _)| n == k) {
+                        Some(slot) => slot.1 = v.clone(),
+                        None => self.settings.push((k.clone(), v.clone())),
+                    }
+                }
+            }
+            Step::Reset(names) => self.settings.retain(|(n, _)| !names.contains(n)),
+            Step::Hba(lines) => self.hba = lines.clone(),
+            Step::Ident(lines) => self.ident = lines.clone(),
+            Step::KeyFile(p) => self.key_file = *p,
+            Step::Reload | Step::Restart => {}
+        }
+    }
+
+    fn render(&self, pki: &Materialized) -> ServerConfig {
+        let mut cfg = ServerConfig { hba: self.hba.clone(), ident: self.ident.clone(), extra_files: self.extra_files.clone(), ..ServerConfig::default() };
+        for (name, value) in &self.settings {
+            let (v, file) = pki.server_value(name, value, self.key_file);
+            cfg.settings.push((name.clone(), v));
+            cfg.files.extend(file);
+        }
+        cfg
+    }
+}
+
+/// Runs `scenario` on `backend` with every client.
+pub async fn run(scenario: &Scenario, backend: &dyn Backend, cx: &RunContext) -> ScenarioResult {
+    let t0 = Instant::now();
+    let mut result = ScenarioResult::new(scenario, backend.info());
+    if let Some(reason) = unmet(&scenario.requires, backend.info()) {
+        result.skip_all(scenario, cx, &reason);
+        return result;
+    }
+    match Session::open(scenario, backend, &mut result.timings).await {
+        Ok(mut session) => {
+            session.run_cases(scenario, backend.info(), cx, &mut result).await;
+            result.server_log = session.instance.log_since(0);
+            let t = Instant::now();
+            session.instance.stop().await;
+            result.timings.stop_ms += ms(t);
+        }
+        Err(e) => result.error = Some(e),
+    }
+    result.timings.total_ms = ms(t0);
+    result
+}
+
+fn ms(t: Instant) -> u64 {
+    t.elapsed().as_millis() as u64
+}
+
+/// A running scenario: its scratch dir, PKI, server and evolving configuration.
+struct Session {
+    // Field order matters: the instance must stop before its directory is removed.
+    instance: Box<dyn Instance>,
+    pki: Materialized,
+    state: ConfigState,
+    start_failure: Option<StartFailure>,
+    seen_backends: BTreeSet<u32>,
+    attempt_no: usize,
+    scratch: Scratch,
+}
+
+impl Session {
+    async fn open(s: &Scenario, backend: &dyn Backend, timings: &mut Timings) -> Result<Session, String> {
+        let scratch = Scratch::new(&scratch_label(&s.name)).map_err(|e| format!("failed to create a scratch dir: {e}"))?;
+        let t = Instant::now();
+        let pki_dir = scratch.path().join("pki");
+        let pki = tokio::task::block_in_place(|| Materialized::generate(&s.pki, &pki_dir))?;
+        timings.pki_ms = ms(t);
+        let t = Instant::now();
+        let bootstrap = Bootstrap { roles: s.server.roles.clone(), databases: s.server.databases.clone() };
+        let mut instance = backend.create(scratch.path(), &bootstrap).await.map_err(|e| e.to_string())?;
+        let state = ConfigState::new(s);
+        instance.apply(&state.render(&pki)).await.map_err(|e| e.to_string())?;
+        let start_failure = instance.start().await.err();
+        timings.server_ms = ms(t);
+        Ok(Session { instance, pki, state, start_failure, seen_backends: BTreeSet::new(), attempt_no: 0, scratch })
+    }
+
+    async fn run_cases(&mut self, s: &Scenario, info: &ServerInfo, cx: &RunContext, result: &mut ScenarioResult) {
+        for case in &s.cases {
+            if !cx.selects(&s.name, &case.name) {
+                continue;
+            }
+            let mut cr = CaseResult::new(case);
+            if let Some(reason) = unmet(&case.requires, info) {
+                cr.skip(cx, &reason);
+                result.cases.push(cr);
+                continue;
+            }
+            let t = Instant::now();
+            let step_error = self.apply_steps(&case.steps).await;
+            result.timings.steps_ms += ms(t);
+            let t = Instant::now();
+            for client in &cx.clients {
+                let outcome = match &step_error {
+                    Some(e) => Outcome::harness_failure(FailureClass::Unclassified, e.clone()),
+                    None => self.attempt(s, case, client.as_ref(), cx).await,
+                };
+                cr.results.push(ClientResult::judge(s, case, client.name(), outcome, cx));
+                result.timings.connects += 1;
+            }
+            result.timings.connects_ms += ms(t);
+            result.cases.push(cr);
+        }
+    }
+
+    /// Applies a case's steps; `Some` describes a harness failure (not an outcome).
+    async fn apply_steps(&mut self, steps: &[Step]) -> Option<String> {
+        for step in steps {
+            self.state.change(step);
+            match step {
+                Step::Reload => {
+                    if let Err(e) = self.instance.apply(&self.state.render(&self.pki)).await {
+                        return Some(e.to_string());
+                    }
+                    if self.instance.is_running() {
+                        if let Err(e) = self.instance.reload().await {
+                            return Some(e.to_string());
+                        }
+                    }
+                }
+                Step::Restart => {
+                    if let Err(e) = self.instance.apply(&self.state.render(&self.pki)).await {
+                        return Some(e.to_string());
+                    }
+                    self.instance.stop().await;
+                    self.start_failure = self.instance.start().await.err();
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    async fn attempt(&mut self, s: &Scenario, case: &Case, client: &dyn Client, cx: &RunContext) -> Outcome {
+        if let Some(f) = &self.start_failure {
+            return start_failure_outcome(f);
+        }
+        let req = self.request(case, cx.timeout);
+        if let Some(reason) = unsupported(client, &req) {
+            return Outcome::Skipped { reason };
+        }
+        let offset = self.instance.log_offset();
+        let report = client.connect(&req).await;
+        let failure = match report {
+            ClientReport::Connected(c) => {
+                self.note_backends(offset);
+                return Outcome::Connected(c);
+            }
+            ClientReport::Failed(f) => f,
+        };
+        let needs_alert = failure.server_cert_rejected && failure.verify_code.is_none();
+        let ev = self.evidence(offset, needs_alert).await;
+        let user = req.get("user").unwrap_or("postgres");
+        let hba = HbaContext {
+            lines: &self.state.hba,
+            roles: &s.server.roles,
+            user,
+            database: req.get("dbname").unwrap_or(user),
+            addr: self.instance.endpoint().addr,
+        };
+        Outcome::Failed(redact_failure(classify(&failure, &ev, &hba), self.scratch.path()))
+    }
+
+    /// The server evidence of the attempt that started at `offset`. When the client rejected
+    /// the server certificate without saying why, the server logs the alert it received a
+    /// moment after the client gave up: wait for it (bounded).
+    async fn evidence(&mut self, offset: u64, wait_for_alert: bool) -> ServerEvidence {
+        let deadline = Instant::now() + Duration::from_millis(if wait_for_alert { 1000 } else { 0 });
+        loop {
+            let window = self.instance.log_since(offset);
+            let ev = ServerEvidence::from_window_excluding(&window, self.instance.postmaster_pid(), &self.seen_backends);
+            if !wait_for_alert || ev.tls_accept_failed || Instant::now() >= deadline {
+                self.note_backends(offset);
+                return ev;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    fn note_backends(&mut self, offset: u64) {
+        let window = self.instance.log_since(offset);
+        let pm = self.instance.postmaster_pid();
+        self.seen_backends.extend(crate::server::log::parse(&window).into_iter().map(|e| e.pid).filter(|p| Some(*p) != pm));
+    }
+
+    /// libpq keywords with files resolved; `host`, `hostaddr`, `port` and `user` defaulted.
+    fn request(&mut self, case: &Case, timeout: Duration) -> ConnectRequest {
+        self.attempt_no += 1;
+        let scratch = self.scratch.path().join(format!("attempt-{}", self.attempt_no));
+        let _ = std::fs::create_dir_all(&scratch);
+        let ep = self.instance.endpoint();
+        let mut params = vec![
+            ("host".to_owned(), "localhost".to_owned()),
+            ("hostaddr".to_owned(), ep.addr.to_string()),
+            ("port".to_owned(), ep.port.to_string()),
+            ("user".to_owned(), "postgres".to_owned()),
+        ];
+        let mut secrets = Vec::new();
+        for (kw, v) in &case.client.0 {
+            let value = match v {
+                FileRefOr::Text(t) => t.clone(),
+                FileRefOr::File(r) => self.pki.client_value(kw, r, &scratch),
+            };
+            if crate::scenario::keyword(kw).is_some_and(|k| k.kind == crate::scenario::ValueKind::Secret) {
+                secrets.push((*kw).to_owned());
+            }
+            params.retain(|(k, _)| k != kw);
+            params.push(((*kw).to_owned(), value));
+        }
+        ConnectRequest { params, secrets, timeout, scratch }
+    }
+}
+
+fn unsupported(client: &dyn Client, req: &ConnectRequest) -> Option<String> {
+    req.params.iter().find_map(|(k, v)| match client.supports(k, v) {
+        Support::Yes => None,
+        Support::No(reason) => Some(reason),
+    })
+}
+
+fn start_failure_outcome(f: &StartFailure) -> Outcome {
+    let detail = match &f.fatal {
+        Some(e) => format!("{}:  {}", e.severity, e.message),
+        None => f.summary.clone(),
+    };
+    Outcome::Failed(Failure {
+        class: FailureClass::ServerFailedToStart,
+        side: Side::Server,
+        sqlstate: f.fatal.as_ref().and_then(|e| e.sqlstate.clone()),
+        alert: None,
+        verify_code: None,
+        detail,
+    })
+}
+
+/// Scratch paths and the random parts of names do not belong in reports.
+fn redact_failure(mut f: Failure, scratch: &std::path::Path) -> Failure {
+    f.detail = f.detail.replace(&scratch.to_string_lossy().into_owned(), "[scratch]");
+    f
+}
+
+fn scratch_label(name: &str) -> String {
+    let tail: String = name.rsplit('/').next().unwrap_or(name).chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(24).collect();
+    tail
+}
+
+impl ScenarioResult {
+    fn skip_all(&mut self, s: &Scenario, cx: &RunContext, reason: &str) {
+        self.skipped = Some(reason.to_owned());
+        for case in s.cases.iter().filter(|c| cx.selects(&s.name, &c.name)) {
+            let mut cr = CaseResult::new(case);
+            cr.skip(cx, reason);
+            self.cases.push(cr);
+        }
+    }
+}
+
+impl CaseResult {
+    fn skip(&mut self, cx: &RunContext, reason: &str) {
+        for client in &cx.clients {
+            self.results.push(ClientResult {
+                client: client.name().to_owned(),
+                outcome: Outcome::Skipped { reason: reason.to_owned() },
+                verdict: Verdict::Skip { reason: reason.to_owned() },
+            });
+        }
+    }
+}
+
+impl ClientResult {
+    fn judge(s: &Scenario, case: &Case, client: &str, outcome: Outcome, cx: &RunContext) -> ClientResult {
+        let verdict = match &outcome {
+            Outcome::Skipped { reason } => Verdict::Skip { reason: reason.clone() },
+            o => {
+                let problems = mismatches(&case.expect, o, client);
+                if problems.is_empty() {
+                    Verdict::Pass
+                } else {
+                    let path = format!("{}/{}", s.name, case.name);
+                    match cx.divergences.explain(client, &path, case.expect.outcome.name(), o.class_name()) {
+                        Some(e) => Verdict::KnownDivergence { reason: e.reason.clone(), reference: e.reference.clone() },
+                        None => Verdict::Fail { reasons: problems },
+                    }
+                }
+            }
+        };
+        ClientResult { client: client.to_owned(), outcome, verdict }
+    }
+}

@@ -1,0 +1,272 @@
+//! The validated scenario model: every PKI reference resolved, every enum parsed.
+//!
+//! A scenario file goes through two layers (parse, don't validate): [`raw`] mirrors the file
+//! with serde, [`load`] converts it into the types below and reports every problem with its
+//! file, line, column, key path and a hint. Nothing downstream re-checks names.
+
+mod keywords;
+mod load;
+mod locate;
+mod raw;
+mod version;
+
+use std::path::PathBuf;
+
+pub use keywords::{keyword, Keyword, ValueKind, HARNESS_SETTINGS, KEYWORDS};
+pub use load::{load_file, load_str, Diagnostic, ScenarioError};
+pub use locate::KeyPath;
+pub use version::{PgVersion, VersionReq};
+
+use crate::outcome::{FailureClass, Side};
+use pgtls_certs::PkiSpec;
+
+/// One scenario file.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Name used in reports and snapshot names: the path relative to the scenario root,
+    /// without the `.toml` extension (e.g. `docs/walkthrough-1-server-verification`).
+    pub name: String,
+    pub path: PathBuf,
+    pub description: Option<String>,
+    pub source: Option<String>,
+    pub requires: Requires,
+    /// The certificate layout, with every bundle, CRL file and CRL directory the scenario
+    /// references added, so generation writes exactly what is used.
+    pub pki: PkiSpec,
+    pub server: ServerSpec,
+    pub cases: Vec<Case>,
+}
+
+/// What a scenario or case needs to run at all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Requires {
+    pub pg: Option<VersionReq>,
+    /// Server settings that must exist in the build under test.
+    pub settings: Vec<String>,
+    /// Needs to run as root (e.g. to make a key file owned by root).
+    pub root: bool,
+}
+
+impl Requires {
+    /// Both sets of requirements at once.
+    pub fn and(&self, other: &Requires) -> Requires {
+        let mut settings = self.settings.clone();
+        settings.extend(other.settings.iter().cloned());
+        Requires {
+            pg: match (&self.pg, &other.pg) {
+                (Some(a), Some(b)) => Some(a.and(b)),
+                (a, b) => a.clone().or_else(|| b.clone()),
+            },
+            settings,
+            root: self.root || other.root,
+        }
+    }
+}
+
+/// The server side of a scenario: its initial configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ServerSpec {
+    /// postgresql.conf settings in file order.
+    pub conf: Vec<(String, SettingValue)>,
+    pub hba: Vec<String>,
+    pub ident: Vec<String>,
+    pub roles: Vec<Role>,
+    pub databases: Vec<String>,
+    pub key_file: KeyFilePerms,
+    /// Extra files next to the configuration, by name.
+    pub files: Vec<(String, String)>,
+}
+
+/// The value of a postgresql.conf setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingValue {
+    /// Written as a quoted literal.
+    Literal(String),
+    /// A file the harness writes (from the PKI) and points the setting at.
+    File(FileRef),
+}
+
+/// A reference to a generated file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FileRef {
+    /// Certificates of these entities, concatenated in order (leaf first).
+    Certs(Vec<String>),
+    /// The private key of an entity, or an extra key file.
+    Key(String),
+    /// CRLs issued by these CAs, concatenated.
+    Crls(Vec<String>),
+    /// A hashed CRL directory holding the CRLs of these CAs.
+    CrlDir(Vec<String>),
+    /// A path that does not exist (`"missing"`).
+    Missing,
+    /// The empty string (`""`): for libpq, "none"; for the server, "not set".
+    Empty,
+    /// A value passed through unchanged, e.g. `sslrootcert = "system"`.
+    Verbatim(String),
+    /// A file the client writes into the case's scratch directory.
+    Output(String),
+}
+
+/// A role to create.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Role {
+    pub name: String,
+    pub password: Option<String>,
+    pub password_encryption: PasswordEncryption,
+    pub superuser: bool,
+    pub member_of: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PasswordEncryption {
+    ScramSha256,
+    Md5,
+}
+
+impl PasswordEncryption {
+    pub fn setting(self) -> &'static str {
+        match self {
+            PasswordEncryption::ScramSha256 => "scram-sha-256",
+            PasswordEncryption::Md5 => "md5",
+        }
+    }
+}
+
+/// Owner, group and mode of the file behind `ssl_key_file`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyFilePerms {
+    pub mode: u32,
+    pub owner: FileOwner,
+    pub group: FileOwner,
+}
+
+impl Default for KeyFilePerms {
+    fn default() -> Self {
+        KeyFilePerms { mode: 0o600, owner: FileOwner::Server, group: FileOwner::Server }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileOwner {
+    /// The user (or group) the server runs as.
+    Server,
+    Root,
+}
+
+/// Client connection settings: libpq keywords to values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientSettings(pub Vec<(&'static str, FileRefOr)>);
+
+/// A client keyword's value: plain text, or a reference to a generated file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileRefOr {
+    Text(String),
+    File(FileRef),
+}
+
+impl ClientSettings {
+    pub fn get(&self, keyword: &str) -> Option<&FileRefOr> {
+        self.0.iter().find(|(k, _)| *k == keyword).map(|(_, v)| v)
+    }
+
+    /// The plain-text value of a keyword, if it has one.
+    pub fn text(&self, keyword: &str) -> Option<&str> {
+        match self.get(keyword)? {
+            FileRefOr::Text(t) => Some(t),
+            FileRefOr::File(_) => None,
+        }
+    }
+
+    /// Sets a keyword, replacing an earlier value.
+    pub fn set(&mut self, keyword: &'static str, value: FileRefOr) {
+        match self.0.iter_mut().find(|(k, _)| *k == keyword) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((keyword, value)),
+        }
+    }
+}
+
+/// One case: optional server changes, then one connection attempt per client.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub name: String,
+    pub mirrors: Option<String>,
+    pub source: Option<String>,
+    pub requires: Requires,
+    pub steps: Vec<Step>,
+    /// The scenario's client defaults with the case's overrides applied.
+    pub client: ClientSettings,
+    pub expect: Expectation,
+}
+
+/// A change to the running server, applied before the case connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Set(Vec<(String, SettingValue)>),
+    Reset(Vec<String>),
+    Hba(Vec<String>),
+    Ident(Vec<String>),
+    KeyFile(KeyFilePerms),
+    Reload,
+    Restart,
+}
+
+/// What a case expects of every client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expectation {
+    pub outcome: ExpectedOutcome,
+    pub sqlstate: Option<String>,
+    pub message: Option<MessageExpectation>,
+    pub alert: Option<u8>,
+    pub side: Option<Side>,
+    pub ssl: Option<bool>,
+    pub protocol: Option<String>,
+    pub client_cert: Option<bool>,
+    pub client_dn: Option<String>,
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedOutcome {
+    Connected,
+    Failed(FailureClass),
+}
+
+impl ExpectedOutcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExpectedOutcome::Connected => "connected",
+            ExpectedOutcome::Failed(c) => c.name(),
+        }
+    }
+}
+
+/// A message regex for every client, or per client.
+#[derive(Debug, Clone)]
+pub enum MessageExpectation {
+    All(regex::Regex),
+    PerClient(Vec<(String, regex::Regex)>),
+}
+
+impl PartialEq for MessageExpectation {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::All(a), Self::All(b)) => a.as_str() == b.as_str(),
+            (Self::PerClient(a), Self::PerClient(b)) => {
+                a.len() == b.len()
+                    && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && x.1.as_str() == y.1.as_str())
+            }
+            _ => false,
+        }
+    }
+}
+
+impl MessageExpectation {
+    /// The regex that applies to a client, if any.
+    pub fn for_client(&self, client: &str) -> Option<&regex::Regex> {
+        match self {
+            MessageExpectation::All(r) => Some(r),
+            MessageExpectation::PerClient(v) => v.iter().find(|(c, _)| c == client).map(|(_, r)| r),
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! Serde structs that mirror a scenario file exactly, before any name is resolved.
+//!
+//! Every struct denies unknown fields, so a typo such as `ssl-mode` is an error rather than a
+//! silently dropped expectation. Where one key accepts two shapes (`expect = "connected"` or a
+//! table, a step given as `"reload"` or `{ set = … }`) a small visitor says what it expected;
+//! untagged enums would only say "did not match any variant".
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use pgtls_certs::PkiSpec;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub description: Option<String>,
+    /// Where the example comes from (document and section, or upstream test case).
+    pub source: Option<String>,
+    #[serde(default)]
+    pub requires: RawRequires,
+    #[serde(default)]
+    pub pki: Option<PkiSpec>,
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub client: BTreeMap<String, RawValue>,
+    #[serde(rename = "case", default)]
+    pub cases: Vec<RawCase>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequires {
+    /// PostgreSQL version range, e.g. `">=14"`, `">=14, <17"`.
+    pub pg: Option<String>,
+    /// Server settings (GUCs) that must exist in the build under test.
+    #[serde(default)]
+    pub settings: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// postgresql.conf settings; `ssl_*_file`/`ssl_crl_dir` take PKI references.
+    #[serde(default)]
+    pub conf: BTreeMap<String, RawValue>,
+    pub hba: Option<Vec<String>>,
+    #[serde(default)]
+    pub ident: Vec<String>,
+    #[serde(default, rename = "role")]
+    pub roles: Vec<RawRole>,
+    #[serde(default)]
+    pub databases: Vec<String>,
+    pub key_file: Option<RawKeyFile>,
+    /// Extra files written next to the configuration, by name.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRole {
+    pub name: String,
+    pub password: Option<String>,
+    pub password_encryption: Option<String>,
+    #[serde(default)]
+    pub superuser: bool,
+    #[serde(default)]
+    pub member_of: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeyFile {
+    /// Octal mode as a string, e.g. `"0640"`.
+    pub mode: Option<String>,
+    /// `"server"` (the user the server runs as) or `"root"`.
+    pub owner: Option<String>,
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCase {
+    pub name: String,
+    /// The upstream test this case mirrors, e.g. `001_ssltests.pl:296`.
+    pub mirrors: Option<String>,
+    pub source: Option<String>,
+    #[serde(default)]
+    pub requires: RawRequires,
+    #[serde(default)]
+    pub steps: Vec<RawStep>,
+    #[serde(default)]
+    pub client: BTreeMap<String, RawValue>,
+    pub expect: RawExpect,
+}
+
+/// A scalar in `conf` or a client table: strings, integers, floats and booleans are accepted
+/// and kept in their written form so that `sslsni = 1` and `sslsni = "1"` mean the same.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawValue(pub String);
+
+impl<'de> Deserialize<'de> for RawValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, integer, float or boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawValue, E> {
+                Ok(RawValue(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawValue, E> {
+                Ok(RawValue(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawValue, E> {
+                Ok(RawValue(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawValue, E> {
+                Ok(RawValue(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawValue, E> {
+                Ok(RawValue(if v { "on" } else { "off" }.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One step of a case: `"reload"`, `"restart"`, or a one-key table.
+#[derive(Debug)]
+pub enum RawStep {
+    Reload,
+    Restart,
+    Set(BTreeMap<String, RawValue>),
+    Reset(Vec<String>),
+    Hba(Vec<String>),
+    Ident(Vec<String>),
+    KeyFile(RawKeyFile),
+}
+
+impl<'de> Deserialize<'de> for RawStep {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StepVisitor)
+    }
+}
+
+struct StepVisitor;
+
+const STEP_KEYS: &[&str] = &["set", "reset", "hba", "ident", "key_file"];
+
+impl<'de> Visitor<'de> for StepVisitor {
+    type Value = RawStep;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(
+            "a step: \"reload\", \"restart\", or a table with one of the keys \
+             set, reset, hba, ident, key_file",
+        )
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<RawStep, E> {
+        match v {
+            "reload" => Ok(RawStep::Reload),
+            "restart" => Ok(RawStep::Restart),
+            other => Err(E::unknown_variant(other, &["reload", "restart"])),
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawStep, A::Error> {
+        let key: String = map
+            .next_key()?
+            .ok_or_else(|| de::Error::custom("empty step table"))?;
+        let step = match key.as_str() {
+            "set" => RawStep::Set(map.next_value()?),
+            "reset" => RawStep::Reset(map.next_value()?),
+            "hba" => RawStep::Hba(map.next_value()?),
+            "ident" => RawStep::Ident(map.next_value()?),
+            "key_file" => RawStep::KeyFile(map.next_value()?),
+            other => return Err(de::Error::unknown_field(other, STEP_KEYS)),
+        };
+        if let Some(extra) = map.next_key::<String>()? {
+            return Err(de::Error::custom(format!(
+                "a step table has exactly one key, found `{key}` and `{extra}` \
+                 (hint: write two steps)"
+            )));
+        }
+        Ok(step)
+    }
+}
+
+/// An expectation: a bare outcome name or a table.
+#[derive(Debug, Default)]
+pub struct RawExpect {
+    pub outcome: String,
+    pub sqlstate: Option<String>,
+    pub message: Option<RawMessage>,
+    pub alert: Option<u8>,
+    pub side: Option<String>,
+    pub ssl: Option<bool>,
+    pub protocol: Option<String>,
+    pub client_cert: Option<bool>,
+    pub client_dn: Option<String>,
+    pub user: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpectTable {
+    outcome: String,
+    sqlstate: Option<String>,
+    message: Option<RawMessage>,
+    alert: Option<u8>,
+    side: Option<String>,
+    ssl: Option<bool>,
+    protocol: Option<String>,
+    client_cert: Option<bool>,
+    client_dn: Option<String>,
+    user: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RawExpect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawExpect;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an outcome name such as \"connected\", or a table with `outcome`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawExpect, E> {
+                Ok(RawExpect { outcome: v.to_owned(), ..RawExpect::default() })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawExpect, A::Error> {
+                let t = RawExpectTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawExpect {
+                    outcome: t.outcome,
+                    sqlstate: t.sqlstate,
+                    message: t.message,
+                    alert: t.alert,
+                    side: t.side,
+                    ssl: t.ssl,
+                    protocol: t.protocol,
+                    client_cert: t.client_cert,
+                    client_dn: t.client_dn,
+                    user: t.user,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A message expectation: one regex for every client, or a regex per client name.
+#[derive(Debug)]
+pub enum RawMessage {
+    All(String),
+    PerClient(BTreeMap<String, String>),
+}
+
+impl<'de> Deserialize<'de> for RawMessage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawMessage;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a regex string, or a table of client name to regex")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawMessage, E> {
+                Ok(RawMessage::All(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawMessage, A::Error> {
+                let t = BTreeMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawMessage::PerClient(t))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

@@ -1,0 +1,152 @@
+//! Reads the server log the harness configured, and extracts structured evidence from it.
+//!
+//! The harness owns the log format: `log_line_prefix = '%m [%p] '`, `lc_messages = 'C'` and
+//! `log_error_verbosity = verbose`, so every report carries its SQLSTATE and a `LOCATION:` line
+//! naming the C routine. Evidence is taken from those fields, not from message wording. The one
+//! exception is the TLS alert a client sent: the server logs OpenSSL's reason string, whose
+//! tail is the alert's protocol name ([`crate::outcome::alert_from_reason`]).
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+/// One log report: a severity line and the DETAIL/HINT/LOCATION lines that follow it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogEntry {
+    pub pid: u32,
+    pub severity: String,
+    pub sqlstate: Option<String>,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// The C function that raised the report (`LOCATION:  ClientAuthentication, auth.c:428`).
+    pub routine: Option<String>,
+}
+
+fn line_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(
+            r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \S+ \[(\d+)\] ([A-Z]+[0-9]?):  (?:([0-9A-Z]{5}): )?(.*)$",
+        )
+        .expect("static regex")
+    })
+}
+
+/// Parses log text into reports. Lines that do not start with the prefix continue the
+/// previous report's message.
+pub fn parse(text: &str) -> Vec<LogEntry> {
+    let mut out: Vec<LogEntry> = Vec::new();
+    for line in text.lines() {
+        let Some(c) = line_re().captures(line) else {
+            if let Some(last) = out.last_mut() {
+                last.message.push('\n');
+                last.message.push_str(line);
+            }
+            continue;
+        };
+        let pid: u32 = c[1].parse().unwrap_or(0);
+        let kind = &c[2];
+        let text = c.get(4).map_or("", |m| m.as_str()).to_owned();
+        let attach = out.last_mut().filter(|l| l.pid == pid);
+        match (kind, attach) {
+            ("DETAIL", Some(last)) => last.detail = Some(text),
+            ("HINT", Some(last)) => last.hint = Some(text),
+            ("LOCATION", Some(last)) => {
+                last.routine = text.split(',').next().map(|r| r.trim().to_owned());
+            }
+            ("STATEMENT" | "CONTEXT" | "QUERY", Some(_)) => {}
+            _ => out.push(LogEntry {
+                pid,
+                severity: kind.to_owned(),
+                sqlstate: c.get(3).map(|m| m.as_str().to_owned()),
+                message: text,
+                ..LogEntry::default()
+            }),
+        }
+    }
+    out
+}
+
+/// What the server log says about one connection attempt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerEvidence {
+    /// The last FATAL a backend reported.
+    pub fatal: Option<LogEntry>,
+    /// A TLS alert the server received from the client during the handshake.
+    pub alert_received: Option<u8>,
+    /// The server's own TLS accept failed (e.g. it rejected the client certificate).
+    pub tls_accept_failed: bool,
+    /// Backends that took part: one per connection attempt the client made.
+    pub backends: usize,
+    /// The window's reports, one line each, for failure details.
+    pub lines: Vec<String>,
+}
+
+impl ServerEvidence {
+    /// Evidence from the reports logged during one attempt. `postmaster` is excluded.
+    pub fn from_window(text: &str, postmaster: Option<u32>) -> ServerEvidence {
+        Self::from_window_excluding(text, postmaster, &std::collections::BTreeSet::new())
+    }
+
+    /// As [`Self::from_window`], ignoring backends that belong to earlier attempts.
+    pub fn from_window_excluding(text: &str, postmaster: Option<u32>, earlier: &std::collections::BTreeSet<u32>) -> ServerEvidence {
+        let entries: Vec<LogEntry> = parse(text).into_iter().filter(|e| !earlier.contains(&e.pid)).collect();
+        let mut ev = ServerEvidence::default();
+        let mut pids = std::collections::BTreeSet::new();
+        for e in &entries {
+            if Some(e.pid) != postmaster {
+                pids.insert(e.pid);
+            }
+            ev.lines.push(format!("{}:  {}", e.severity, e.message));
+            if e.severity == "FATAL" {
+                ev.fatal = Some(e.clone());
+            }
+            if is_tls_accept_failure(e) {
+                ev.tls_accept_failed = true;
+                if let Some(alert) = crate::outcome::alert_from_reason(&e.message) {
+                    ev.alert_received = Some(alert);
+                }
+            }
+        }
+        ev.backends = pids.len();
+        ev
+    }
+}
+
+/// be-secure-openssl.c: `ereport(COMMERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION),
+/// errmsg("could not accept SSL connection: %s", ...)))` from `be_tls_open_server`.
+fn is_tls_accept_failure(e: &LogEntry) -> bool {
+    e.sqlstate.as_deref() == Some("08P01") && e.routine.as_deref() == Some("be_tls_open_server")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WINDOW: &str = "\
+2026-11-23 01:23:37.277 UTC [7801] LOG:  00000: connection received: host=127.0.0.1 port=37108
+2026-11-23 01:23:37.277 UTC [7801] LOCATION:  BackendInitialize, postmaster.c:4411
+2026-11-23 01:23:37.282 UTC [7801] LOG:  08P01: could not accept SSL connection: tlsv1 alert unknown ca
+2026-11-23 01:23:37.282 UTC [7801] LOCATION:  be_tls_open_server, be-secure-openssl.c:552
+2026-11-23 01:23:37.327 UTC [7803] FATAL:  28000: connection requires a valid client certificate
+2026-11-23 01:23:37.327 UTC [7803] LOCATION:  ClientAuthentication, auth.c:428
+";
+
+    #[test]
+    fn window_yields_alert_fatal_and_attempts() {
+        let ev = ServerEvidence::from_window(WINDOW, Some(7792));
+        assert_eq!(ev.alert_received, Some(48));
+        assert!(ev.tls_accept_failed);
+        assert_eq!(ev.backends, 2);
+        let fatal = ev.fatal.unwrap();
+        assert_eq!(fatal.sqlstate.as_deref(), Some("28000"));
+        assert_eq!(fatal.routine.as_deref(), Some("ClientAuthentication"));
+    }
+
+    #[test]
+    fn continuation_lines_join_the_message() {
+        let e = parse("2026-11-23 01:00:00.000 UTC [1] LOG:  00000: first\n\tsecond\n");
+        assert_eq!(e[0].message, "first\n\tsecond");
+    }
+}

@@ -1,0 +1,235 @@
+//! Server backends: where a scenario's PostgreSQL runs (local binaries, or a container).
+//!
+//! A [`Backend`] knows one PostgreSQL build and creates [`Instance`]s from it; an instance
+//! receives a fully rendered configuration ([`ServerConfig`]) and starts, reloads, restarts
+//! and stops. Backends decide where files live (a data directory here, a container path there)
+//! and render paths themselves, so the runner never hard-codes a path or an image tag. Adding a
+//! backend means one new file implementing these two traits plus one line in [`crate::runner`].
+
+pub mod hba;
+pub mod log;
+pub mod native;
+pub mod process;
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use futures_util::future::BoxFuture;
+
+use crate::scenario::{FileOwner, PgVersion, Role};
+
+/// What a backend knows about the build it runs.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    pub version: PgVersion,
+    /// `postgres --version` output.
+    pub version_text: String,
+    /// `ssl_library` (e.g. `OpenSSL`), or `None` for builds without SSL support.
+    pub ssl_library: Option<String>,
+    /// Every setting (GUC) this build knows, for `requires.settings`.
+    pub settings: BTreeSet<String>,
+    /// Short label for reports, e.g. `native 15.18` or `docker pgtls/postgres:17`.
+    pub label: String,
+}
+
+/// Roles and databases an instance needs before the first case.
+#[derive(Debug, Clone, Default, Hash, PartialEq, Eq)]
+pub struct Bootstrap {
+    pub roles: Vec<Role>,
+    pub databases: Vec<String>,
+}
+
+/// A PostgreSQL build instances are created from.
+pub trait Backend: Send + Sync {
+    fn info(&self) -> &ServerInfo;
+
+    /// Creates a stopped instance with `bootstrap` applied, its files under `scratch`.
+    fn create<'a>(&'a self, scratch: &'a std::path::Path, bootstrap: &'a Bootstrap) -> BoxFuture<'a, Result<Box<dyn Instance>, BackendError>>;
+}
+
+/// One server: files in place, then started and changed by steps.
+pub trait Instance: Send {
+    /// Writes the configuration files (postgresql.conf include, pg_hba, pg_ident, TLS files).
+    fn apply<'a>(&'a mut self, config: &'a ServerConfig) -> BoxFuture<'a, Result<(), BackendError>>;
+    fn start(&mut self) -> BoxFuture<'_, Result<(), StartFailure>>;
+    /// Asks the server to reload and waits until it has.
+    fn reload(&mut self) -> BoxFuture<'_, Result<(), BackendError>>;
+    fn stop(&mut self) -> BoxFuture<'_, ()>;
+    fn is_running(&self) -> bool;
+    /// Where clients on this machine connect.
+    fn endpoint(&self) -> Endpoint;
+    /// Current length of the server log, to mark the start of an attempt.
+    fn log_offset(&self) -> u64;
+    /// Server log text from `offset` to now.
+    fn log_since(&self, offset: u64) -> String;
+    fn postmaster_pid(&self) -> Option<u32>;
+}
+
+/// A TCP address clients use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub addr: IpAddr,
+    pub port: u16,
+}
+
+/// The complete server configuration the runner wants in effect.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    /// postgresql.conf settings from the scenario, in order.
+    pub settings: Vec<(String, ConfValue)>,
+    pub hba: Vec<String>,
+    pub ident: Vec<String>,
+    /// TLS files the settings point at.
+    pub files: Vec<ServerFile>,
+    /// Other files written next to the configuration (scenario `files`).
+    pub extra_files: Vec<(String, String)>,
+}
+
+/// A setting's value before the backend places files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfValue {
+    Literal(String),
+    /// A file (or directory) from `ServerConfig::files`, by name.
+    File(String),
+    /// A path that does not exist.
+    Missing(String),
+}
+
+/// A TLS file for the server.
+#[derive(Debug, Clone)]
+pub struct ServerFile {
+    pub name: String,
+    pub source: FileSource,
+    pub mode: u32,
+    pub owner: FileOwner,
+    pub group: FileOwner,
+}
+
+#[derive(Debug, Clone)]
+pub enum FileSource {
+    /// These files concatenated.
+    Concat(Vec<PathBuf>),
+    /// A directory copied as is.
+    Dir(PathBuf),
+}
+
+/// Why a server did not start.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("server failed to start: {summary}")]
+pub struct StartFailure {
+    pub summary: String,
+    /// The last FATAL the server logged, if any.
+    pub fatal: Option<log::LogEntry>,
+    /// The log tail, for reports.
+    pub log_tail: String,
+}
+
+/// A backend could not do what it was asked (not a server outcome).
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {message}")]
+pub struct BackendError {
+    pub context: String,
+    pub message: String,
+}
+
+impl BackendError {
+    pub fn new(context: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        BackendError { context: context.into(), message: message.to_string() }
+    }
+}
+
+/// Quotes a postgresql.conf value.
+pub fn conf_literal(v: &str) -> String {
+    format!("'{}'", v.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// Quotes an SQL identifier.
+pub fn sql_ident(v: &str) -> String {
+    format!("\"{}\"", v.replace('"', "\"\""))
+}
+
+/// Quotes an SQL string literal.
+pub fn sql_literal(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "''"))
+}
+
+/// The SQL that creates roles and databases.
+pub fn bootstrap_sql(b: &Bootstrap) -> Vec<String> {
+    let mut sql = Vec::new();
+    let mut known: BTreeSet<&str> = BTreeSet::from(["postgres"]);
+    for r in &b.roles {
+        sql.push(format!("SET password_encryption = {}", sql_literal(r.password_encryption.setting())));
+        let verb = if known.contains(r.name.as_str()) { "ALTER" } else { "CREATE" };
+        let mut s = format!("{verb} ROLE {} LOGIN", sql_ident(&r.name));
+        if r.superuser {
+            s.push_str(" SUPERUSER");
+        }
+        if let Some(pw) = &r.password {
+            s.push_str(&format!(" PASSWORD {}", sql_literal(pw)));
+        }
+        sql.push(s);
+        known.insert(&r.name);
+    }
+    for r in &b.roles {
+        for g in &r.member_of {
+            if !known.contains(g.as_str()) {
+                sql.push(format!("CREATE ROLE {} NOLOGIN", sql_ident(g)));
+                known.insert(g);
+            }
+            sql.push(format!("GRANT {} TO {}", sql_ident(g), sql_ident(&r.name)));
+        }
+    }
+    for d in &b.databases {
+        sql.push(format!("CREATE DATABASE {}", sql_ident(d)));
+    }
+    sql
+}
+
+/// The settings every instance gets from the harness, whatever the scenario says.
+pub fn harness_settings(port: u16, listen: &str, socket_dir: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("port", port.to_string()),
+        ("listen_addresses", listen.to_owned()),
+        ("unix_socket_directories", socket_dir.to_owned()),
+        ("logging_collector", "off".into()),
+        ("log_destination", "stderr".into()),
+        ("log_line_prefix", "%m [%p] ".into()),
+        ("log_error_verbosity", "verbose".into()),
+        ("lc_messages", "C".into()),
+        ("log_connections", "on".into()),
+        ("fsync", "off".into()),
+        ("max_connections", "20".into()),
+        ("shared_buffers", "16MB".into()),
+    ]
+}
+
+/// Renders the include file: harness settings first, scenario settings after, so a scenario
+/// can override defaults like `log_connections` but never the harness-owned ones (the loader
+/// rejects those).
+pub fn render_conf(harness: &[(&str, String)], scenario: &[(String, ConfValue)], file_path: impl Fn(&str) -> String) -> String {
+    let mut out = String::from("# written by pgtls; do not edit\n");
+    for (k, v) in harness {
+        out.push_str(&format!("{k} = {}\n", conf_literal(v)));
+    }
+    for (k, v) in scenario {
+        let value = match v {
+            ConfValue::Literal(s) => s.clone(),
+            ConfValue::File(name) => file_path(name),
+            ConfValue::Missing(name) => file_path(&format!("missing-{name}")),
+        };
+        out.push_str(&format!("{k} = {}\n", conf_literal(&value)));
+    }
+    out
+}
+
+/// pg_hba with the harness's own administrative line first (unix socket only, so it never
+/// matches a client's TCP connection).
+pub fn render_hba(lines: &[String]) -> String {
+    let mut out = String::from("# written by pgtls\nlocal all postgres trust\n");
+    for l in lines {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
