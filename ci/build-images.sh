@@ -3,9 +3,14 @@
 #
 #   ci/build-images.sh [--force] [--with-19] [-j N] [--keep-tar] [MAJOR...]
 #
+# MAJORs: 13 (bullseye) 15 (bookworm) 17 (trixie) 18 (sid), default all four;
+# 19 (experimental, on sid) with --with-19 or when named. --keep-tar keeps
+# the root filesystem tarball in ci/build/.
+#
 # No registry is needed: each image is an mmdebstrap --variant=minbase root
-# filesystem (Debian's own postgresql-NN package) turned into an image with
-# `docker import`. The image follows the official postgres image's interface
+# filesystem (Debian's own postgresql-NN package) made into a one-layer image
+# by `docker load` of a hand-written image config (docker 20.10's
+# `docker import --change` cannot set STOPSIGNAL). The image follows the official postgres image's interface
 # (ci/images/docker-entrypoint.sh, POSTGRES_* variables, PGDATA, port 5432),
 # but declares no VOLUME, so initialised containers can be `docker commit`ed.
 #
@@ -85,6 +90,15 @@ debsec="${PGTLS_DEBIAN_SECURITY_MIRROR:-$(detect_mirror debian-security)}"
 : "${debsec:=${deb%/debian}/debian-security}"
 
 mkdir -p "$build_dir"
+# Where mmdebstrap builds the root filesystems (~600 MiB each at peak).
+tmp="${PGTLS_BUILD_TMPDIR:-}"
+if [ -z "$tmp" ]; then
+	tmp="$build_dir"
+	if [ -d /dev/shm ] && [ -w /dev/shm ] \
+		&& [ "$(df -Pk /dev/shm | awk 'NR==2 {print $4}')" -gt $((3 * 1024 * 1024)) ]; then
+		tmp=/dev/shm
+	fi
+fi
 
 # ---------------------------------------------------------------- recipe
 # Per-major parameters: suite, packages, apt sources. The mirror URL is not
@@ -168,10 +182,12 @@ install -m 0755 "$PGTLS_ENTRYPOINT" "$root/usr/local/bin/docker-entrypoint.sh"
 ln -sfn usr/local/bin/docker-entrypoint.sh "$root/docker-entrypoint.sh"
 mkdir -p "$root/docker-entrypoint-initdb.d"
 # like the official image: PGDATA and the socket dir exist, owned by postgres
-# (/run/postgresql is added to the tarball afterwards: mmdebstrap empties /run)
-mkdir -p "$root/var/lib/postgresql/data"
-chroot "$root" chown postgres:postgres /var/lib/postgresql /var/lib/postgresql/data
+# (mmdebstrap's own /run cleanup is skipped: it would delete /run/postgresql)
+find "$root/run" -mindepth 1 -maxdepth 1 ! -name lock ! -name postgresql -exec rm -rf {} +
+mkdir -p "$root/var/lib/postgresql/data" "$root/run/postgresql"
+chroot "$root" chown postgres:postgres /var/lib/postgresql /var/lib/postgresql/data /run/postgresql
 chmod 1777 "$root/var/lib/postgresql/data"
+chmod 3777 "$root/run/postgresql"
 # listen on all addresses by default, like the official image
 sample="$root/usr/share/postgresql/$NN/postgresql.conf.sample"
 sed -ri "s!^#?(listen_addresses)\s*=\s*\S+.*!\1 = '*'!" "$sample"
@@ -194,63 +210,77 @@ EOF
 now() { date +%s.%N; }
 mib() { awk -v b="$1" 'BEGIN { printf "%d", b / 1048576 + 0.5 }'; }
 
+json_str() { # minimal JSON string quoting (the values here are plain ASCII)
+	local v="${1//\\/\\\\}"
+	printf '"%s"' "${v//\"/\\\"}"
+}
+
 build_one() { # $1 = major; stdout/stderr go to the log file
-	local nn="$1" suite include recipe tar verfile version t0 t1 t2
+	local nn="$1" suite include recipe verfile version t0 t1 t2 work diff_id created old
 	suite="$(suite_of "$nn")"; include="$(include_of "$nn")"; recipe="$(recipe_of "$nn")"
-	tar="$build_dir/pg$nn-$suite.tar"; verfile="$build_dir/pg$nn.version"
+	verfile="$build_dir/pg$nn.version"
 	local -a sources=()
 	mapfile -t sources < <(sources_of "$nn" | sed "s#@DEB@#$deb#; s#@DEBSEC@#$debsec#")
-	local -a dpkgopts=()
+	local -a dpkgopts=(--dpkgopt=force-unsafe-io)
 	local f; for f in "${dpkg_filters[@]}"; do dpkgopts+=(--dpkgopt="$f"); done
 
 	t0="$(now)"
-	rm -f "$tar" "$verfile"
-	PGTLS_MAJOR="$nn" PGTLS_ENTRYPOINT="$entrypoint" PGTLS_VERSION_FILE="$verfile" \
+	rm -f "$verfile"
+	# Build in $tmp (a tmpfs when possible: dpkg's fsyncs made builds on this
+	# disk 2-3x slower).
+	work="$(mktemp -d "$tmp/pgtls-image.XXXXXX")"
+	trap "rm -rf '$work'" EXIT
+	PGTLS_MAJOR="$nn" PGTLS_ENTRYPOINT="$entrypoint" PGTLS_VERSION_FILE="$verfile" TMPDIR="$tmp" \
 	mmdebstrap --variant=minbase --format=tar \
 		--aptopt='Acquire::Check-Valid-Until "false"' \
 		--aptopt='Acquire::Retries "3"' \
 		--include="$include" \
 		"${dpkgopts[@]}" \
+		--skip=cleanup/run \
 		--essential-hook="$essential_hook" \
 		--customize-hook="$customize_hook" \
-		"$suite" "$tar" "${sources[@]}"
-	# mmdebstrap leaves /run empty in the tarball; add /run/postgresql
-	# (= /var/run/postgresql) like the official image has it
-	local extra; extra="$(mktemp -d "$build_dir/extra.XXXXXX")"
-	mkdir -p "$extra/run/postgresql"
-	chmod 3777 "$extra/run/postgresql"
-	tar -C "$extra" -rf "$tar" --numeric-owner --owner=999 --group=999 ./run/postgresql
-	rm -rf "$extra"
+		"$suite" "$work/layer.tar" "${sources[@]}"
 	t1="$(now)"
 	version="$(cat "$verfile")"
-	# docker 20.10's `import --change` rejects STOPSIGNAL, so the imported
-	# image gets a one-step, context-free `docker build` on top (legacy
-	# builder: FROM a local image id, nothing is pulled).
-	local imported
-	imported="$(docker import \
-		--message "pgtls: PostgreSQL $nn ($version) on Debian $suite, mmdebstrap minbase" \
-		--change "ENV PATH=/usr/lib/postgresql/$nn/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-		--change "ENV PG_MAJOR=$nn" \
-		--change "ENV PG_VERSION=$version" \
-		--change "ENV PGDATA=/var/lib/postgresql/data" \
-		--change "ENV LANG=C.UTF-8" \
-		--change 'ENTRYPOINT ["docker-entrypoint.sh"]' \
-		--change 'CMD ["postgres"]' \
-		--change 'EXPOSE 5432' \
-		--change "LABEL pgtls.pg-major=$nn" \
-		--change "LABEL pgtls.pg-version=$version" \
-		--change "LABEL pgtls.debian-suite=$suite" \
-		--change "LABEL org.opencontainers.image.title=pgtls/postgres" \
-		--change "LABEL org.opencontainers.image.description=\"PostgreSQL $nn from Debian $suite for the pgtls TLS conformance harness\"" \
-		"$tar")"
-	printf 'FROM %s\nSTOPSIGNAL SIGINT\nLABEL pgtls.recipe=%s\n' "$imported" "$recipe" \
-		| DOCKER_BUILDKIT=0 docker build -q --force-rm -t "$repo:$nn" - 2>&1 \
-		| grep -v -e DEPRECATED -e 'legacy builder' -e BuildKit -e 'docs.docker.com/go/buildx' -e '^ *$' || true
+	[ -n "$version" ] || { echo "no postgresql-$nn version recorded" >&2; return 1; }
+	[ "$keep_tar" = 0 ] || cp "$work/layer.tar" "$build_dir/pg$nn-$suite.tar"
+
+	# The image is assembled as a `docker save`-style archive (one layer plus
+	# an image config) and fed to `docker load`: no registry, no builder, and
+	# unlike `docker import --change` (docker 20.10) it can set STOPSIGNAL.
+	diff_id="sha256:$(sha256sum "$work/layer.tar" | cut -d' ' -f1)"
+	created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	{
+		printf '{"architecture":"amd64","os":"linux","created":"%s",' "$created"
+		printf '"config":{'
+		printf '"Env":[%s,%s,%s,%s,%s],' \
+			"$(json_str "PATH=/usr/lib/postgresql/$nn/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")" \
+			"$(json_str "PG_MAJOR=$nn")" "$(json_str "PG_VERSION=$version")" \
+			"$(json_str "PGDATA=/var/lib/postgresql/data")" "$(json_str "LANG=C.UTF-8")"
+		printf '"Entrypoint":["docker-entrypoint.sh"],"Cmd":["postgres"],'
+		printf '"ExposedPorts":{"5432/tcp":{}},"StopSignal":"SIGINT",'
+		printf '"Labels":{"pgtls.recipe":%s,"pgtls.pg-major":%s,"pgtls.pg-version":%s,"pgtls.debian-suite":%s,' \
+			"$(json_str "$recipe")" "$(json_str "$nn")" "$(json_str "$version")" "$(json_str "$suite")"
+		printf '"org.opencontainers.image.title":"pgtls/postgres","org.opencontainers.image.version":%s,' "$(json_str "$version")"
+		printf '"org.opencontainers.image.description":%s}},' \
+			"$(json_str "PostgreSQL $nn from Debian $suite (mmdebstrap minbase) for the pgtls TLS conformance harness")"
+		printf '"rootfs":{"type":"layers","diff_ids":["%s"]},' "$diff_id"
+		printf '"history":[{"created":"%s","created_by":%s}]}' "$created" \
+			"$(json_str "pgtls ci/build-images.sh: mmdebstrap --variant=minbase $suite + $include")"
+	} >"$work/config.json"
+	printf '[{"Config":"config.json","RepoTags":["%s:%s"],"Layers":["layer.tar"]}]' "$repo" "$nn" \
+		>"$work/manifest.json"
+	old="$(docker image inspect -f '{{.Id}}' "$repo:$nn" 2>/dev/null || true)"
+	tar -C "$work" -cf - manifest.json config.json layer.tar | docker load -q
+	rm -rf "$work"
+	# drop the image this one replaces (fails harmlessly while something uses it)
+	if [ -n "$old" ] && [ "$old" != "$(docker image inspect -f '{{.Id}}' "$repo:$nn")" ]; then
+		docker rmi "$old" >/dev/null 2>&1 || true
+	fi
 	[ "$(docker image inspect -f '{{.Config.StopSignal}} {{ index .Config.Labels "pgtls.recipe" }}' "$repo:$nn")" = "SIGINT $recipe" ] \
-		|| { echo "docker build of $repo:$nn did not produce the expected image" >&2; return 1; }
+		|| { echo "docker load did not produce the expected $repo:$nn" >&2; return 1; }
 	t2="$(now)"
-	[ "$keep_tar" = 1 ] || rm -f "$tar"
-	printf 'timing: mmdebstrap %.1f s, docker import %.1f s\n' \
+	printf 'timing: mmdebstrap %.1f s, docker load %.1f s\n' \
 		"$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" "$(awk -v a="$t1" -v b="$t2" 'BEGIN{print b-a}')"
 }
 
