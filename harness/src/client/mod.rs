@@ -8,6 +8,8 @@
 //! [`Client`] plus one line in [`crate::runner`].
 
 pub mod classify;
+pub mod libpq;
+mod libpq_messages;
 pub mod rust;
 
 use std::path::PathBuf;

@@ -57,6 +57,11 @@ impl ConfigState {
         }
     }
 
+    /// Whether the server currently has `ssl` on.
+    fn ssl_on(&self) -> bool {
+        self.settings.iter().any(|(k, v)| k == "ssl" && matches!(v, SettingValue::Literal(x) if matches!(x.to_lowercase().as_str(), "on" | "true" | "yes" | "1")))
+    }
+
     fn change(&mut self, step: &Step) {
         match step {
             Step::Set(list) => {
@@ -216,6 +221,10 @@ impl Session {
         };
         let needs_alert = failure.server_cert_rejected && failure.verify_code.is_none();
         let ev = self.evidence(offset, needs_alert).await;
+        let mut failure = failure;
+        if failure.tls.is_none() {
+            failure.tls = Some(infer_tls(&req, &ev, self.state.ssl_on()));
+        }
         let user = req.get("user").unwrap_or("postgres");
         let hba = HbaContext {
             lines: &self.state.hba,
@@ -274,6 +283,22 @@ impl Session {
             params.push(((*kw).to_owned(), value));
         }
         ConnectRequest { params, secrets, timeout, scratch }
+    }
+}
+
+/// Whether a client that does not say (libpq) made its last attempt over TLS: from its
+/// `sslmode`, how many backends the server started (one per attempt), and whether the server
+/// has TLS on. libpq's fallbacks: `allow` retries over TLS, `prefer` retries in plaintext.
+fn infer_tls(req: &ConnectRequest, ev: &ServerEvidence, server_ssl: bool) -> bool {
+    if req.get("sslnegotiation") == Some("direct") {
+        return true;
+    }
+    let default = if req.get("sslrootcert") == Some("system") { "verify-full" } else { "prefer" };
+    match req.get("sslmode").unwrap_or(default) {
+        "disable" => false,
+        "allow" => ev.backends >= 2,
+        "prefer" => ev.backends < 2 && server_ssl,
+        _ => true,
     }
 }
 

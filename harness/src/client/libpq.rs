@@ -1,0 +1,165 @@
+//! The reference client: the real libpq, driven through `psql`.
+//!
+//! psql runs without a shell. Every connection parameter, passwords included, goes into a
+//! private (0600) service file named by `PGSERVICEFILE`, so no secret appears on a command line
+//! or in the environment. HOME and PGSYSCONFDIR point at the attempt's empty scratch directory,
+//! so `~/.postgresql`, `~/.pgpass` and system service files cannot interfere. After connecting,
+//! psql runs the same session query as every client.
+//!
+//! Support for a keyword is probed once per psql: libpq rejects unknown keywords with
+//! "invalid connection option", and the case is then skipped for this client.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+
+use futures_util::future::BoxFuture;
+
+use super::{libpq_messages, parse_session, Client, ClientFailure, ClientReport, ConnectRequest, Support, SESSION_QUERY};
+use crate::outcome::FailureClass;
+use crate::scenario::PgVersion;
+
+/// Keyword values that need a newer libpq than the keyword itself.
+const VALUE_GATES: &[(&str, &str, u32)] = &[("sslrootcert", "system", 16)];
+
+/// libpq through a psql binary.
+pub struct LibpqClient {
+    psql: PathBuf,
+    version: PgVersion,
+    probes: Mutex<HashMap<String, Support>>,
+}
+
+impl LibpqClient {
+    /// Uses `psql`, whose `--version` gives the libpq version it is assumed to link.
+    pub fn new(psql: &Path) -> Result<LibpqClient, String> {
+        let out = std::process::Command::new(psql)
+            .arg("--version")
+            .env("LC_ALL", "C")
+            .output()
+            .map_err(|e| format!("failed to run {} --version: {e}", psql.display()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let version = PgVersion::parse(&text).ok_or_else(|| format!("failed to parse `{} --version`: {text}", psql.display()))?;
+        Ok(LibpqClient { psql: psql.to_owned(), version, probes: Mutex::new(HashMap::new()) })
+    }
+
+    pub fn version(&self) -> PgVersion {
+        self.version
+    }
+
+    pub fn psql(&self) -> &Path {
+        &self.psql
+    }
+
+    fn probe(&self, keyword: &str) -> Support {
+        let mut cache = self.probes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = cache.get(keyword) {
+            return s.clone();
+        }
+        let conninfo = format!("{keyword}='' host=/nonexistent/pgtls-probe connect_timeout=2");
+        let out = std::process::Command::new(&self.psql)
+            .args(["-X", "-w", "-d", &conninfo, "-c", ""])
+            .env_clear()
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null())
+            .output();
+        let support = match out {
+            Ok(o) if String::from_utf8_lossy(&o.stderr).contains(&format!("invalid connection option \"{keyword}\"")) => {
+                Support::No(format!("libpq {} (psql {}) has no `{keyword}` keyword", self.version.major, self.psql.display()))
+            }
+            Ok(_) => Support::Yes,
+            Err(e) => Support::No(format!("failed to run psql: {e}")),
+        };
+        cache.insert(keyword.to_owned(), support.clone());
+        support
+    }
+}
+
+impl Client for LibpqClient {
+    fn name(&self) -> &str {
+        "libpq"
+    }
+
+    fn supports(&self, keyword: &str, value: &str) -> Support {
+        if let Some((_, _, major)) = VALUE_GATES.iter().find(|(k, v, _)| *k == keyword && *v == value) {
+            if self.version.major < *major {
+                return Support::No(format!("libpq {} has no {keyword}={value} (needs {major}+)", self.version.major));
+            }
+        }
+        self.probe(keyword)
+    }
+
+    fn connect<'a>(&'a self, req: &'a ConnectRequest) -> BoxFuture<'a, ClientReport> {
+        Box::pin(async move {
+            match self.run(req).await {
+                Ok(report) => report,
+                Err(message) => ClientReport::Failed(ClientFailure { local: Some(FailureClass::Unclassified), message, ..ClientFailure::default() }),
+            }
+        })
+    }
+}
+
+impl LibpqClient {
+    async fn run(&self, req: &ConnectRequest) -> Result<ClientReport, String> {
+        let service = write_service_file(req)?;
+        let mut cmd = tokio::process::Command::new(&self.psql);
+        cmd.args(["-X", "-A", "-t", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-d", "service=pgtls", "-c", SESSION_QUERY])
+            .env_clear()
+            .env("PGSERVICEFILE", &service)
+            .env("PGSYSCONFDIR", &req.scratch)
+            .env("HOME", &req.scratch)
+            .env("LC_ALL", "C")
+            .env("LANG", "C")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for var in ["PATH", "LD_LIBRARY_PATH"] {
+            if let Some(v) = std::env::var_os(var) {
+                cmd.env(var, v);
+            }
+        }
+        let child = cmd.spawn().map_err(|e| format!("failed to run {}: {e}", self.psql.display()))?;
+        let out = match tokio::time::timeout(req.timeout, child.wait_with_output()).await {
+            Ok(out) => out.map_err(|e| format!("failed to wait for psql: {e}"))?,
+            Err(_) => {
+                return Ok(ClientReport::Failed(ClientFailure {
+                    timed_out: true,
+                    message: format!("psql did not finish within {:?}", req.timeout),
+                    ..ClientFailure::default()
+                }));
+            }
+        };
+        if out.status.success() {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            return Ok(match parse_session(&stdout) {
+                Ok(c) => ClientReport::Connected(c),
+                Err(m) => ClientReport::Failed(ClientFailure { local: Some(FailureClass::Unclassified), message: m, ..ClientFailure::default() }),
+            });
+        }
+        Ok(ClientReport::Failed(libpq_messages::evidence(&String::from_utf8_lossy(&out.stderr))))
+    }
+}
+
+/// Writes the attempt's connection parameters as a service file (mode 0600).
+fn write_service_file(req: &ConnectRequest) -> Result<PathBuf, String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = req.scratch.join("pg_service.conf");
+    let mut text = String::from("[pgtls]\n");
+    for (k, v) in &req.params {
+        if v.contains('\n') {
+            return Err(format!("value of `{k}` contains a newline"));
+        }
+        text.push_str(&format!("{k}={v}\n"));
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("failed to write {}: {e}", path.display()))?;
+    f.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(path)
+}
