@@ -11,7 +11,11 @@ use crate::keys::KeyType;
 
 /// A failure to validate a [`PkiSpec`](crate::PkiSpec) or to generate its files.
 #[derive(Debug)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+/// Boxed so that `Result<_, Error>` stays one pointer wide on the happy path.
+#[derive(Debug)]
+struct Inner {
     entity: Option<String>,
     field: Option<String>,
     kind: ErrorKind,
@@ -19,45 +23,45 @@ pub struct Error {
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind) -> Self {
-        Error { entity: None, field: None, kind }
+        Error(Box::new(Inner { entity: None, field: None, kind }))
     }
 
     pub(crate) fn at_entity(mut self, entity: &str) -> Self {
-        self.entity = Some(entity.to_owned());
+        self.0.entity = Some(entity.to_owned());
         self
     }
 
     pub(crate) fn at_field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
+        self.0.field = Some(field.into());
         self
     }
 
     /// The entity (key of `[pki]`) the error is about, if any.
     pub fn entity(&self) -> Option<&str> {
-        self.entity.as_deref()
+        self.0.entity.as_deref()
     }
 
     /// The field inside the entity (or the top-level `[pki]` key) the error is about, if any.
     pub fn field(&self) -> Option<&str> {
-        self.field.as_deref()
+        self.0.field.as_deref()
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.0.kind
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("failed to generate pki: ")?;
-        match (&self.entity, &self.field) {
+        match (&self.0.entity, &self.0.field) {
             (Some(e), Some(k)) => write!(f, "entity {e:?}, field {k:?}: ")?,
             (Some(e), None) => write!(f, "entity {e:?}: ")?,
             (None, Some(k)) => write!(f, "field {k:?}: ")?,
             (None, None) => {}
         }
-        write!(f, "{}", self.kind)
+        write!(f, "{}", self.0.kind)
     }
 }
 
@@ -65,7 +69,7 @@ impl std::error::Error for Error {
     // The kind is part of this error's own message, so the chain continues with the kind's
     // underlying cause (an io or OpenSSL error) rather than repeating the kind.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        std::error::Error::source(&self.kind)
+        std::error::Error::source(&self.0.kind)
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
 
 use openssl::pkey::{PKey, Private};
 use openssl::x509::{X509, X509Crl};
@@ -9,7 +11,7 @@ use openssl::x509::{X509, X509Crl};
 use crate::cert::{self, Signer};
 use crate::crl::{self, Entry};
 use crate::error::{Error, ErrorKind};
-use crate::keys;
+use crate::keys::{self, KeyType};
 use crate::plan::{Node, Plan};
 
 /// Keys, certificates and CRLs, indexed like `plan.nodes`.
@@ -29,21 +31,54 @@ pub(crate) fn materialize(plan: &Plan, cache: Option<&Path>) -> Result<Material,
 /// One key per owner, shared by every entity that reuses it (never fetched twice, so a cache
 /// cleared by another thread meanwhile cannot split a reused key in two).
 fn load_keys(plan: &Plan, cache: Option<&Path>) -> Result<Vec<PKey<Private>>, Error> {
+    let mut owners: Vec<usize> = plan.nodes.iter().map(|n| n.key_owner).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let jobs: Vec<(KeyType, &str)> = owners.iter().map(|&o| (plan.nodes[o].key_type, plan.nodes[o].name.as_str())).collect();
     let mut by_owner: HashMap<usize, PKey<Private>> = HashMap::new();
-    let mut out = Vec::with_capacity(plan.nodes.len());
-    for node in &plan.nodes {
-        let key = match by_owner.get(&node.key_owner) {
-            Some(k) => k.clone(),
-            None => {
-                let owner = &plan.nodes[node.key_owner].name;
-                let k = keys::obtain(node.key_type, owner, cache).map_err(|e| e.at_entity(owner))?;
-                by_owner.insert(node.key_owner, k.clone());
-                k
-            }
-        };
-        out.push(key);
+    for (owner, key) in owners.iter().zip(obtain_parallel(&jobs, cache)) {
+        by_owner.insert(*owner, key?);
     }
-    Ok(out)
+    plan.nodes
+        .iter()
+        .map(|n| by_owner.get(&n.key_owner).cloned().ok_or_else(|| internal(n, "key not loaded")))
+        .collect()
+}
+
+/// Key generation dominates cold runs (RSA-2048 is ~0.3 s per key on a small VM), so distinct
+/// keys are fetched by one worker per CPU pulling from a shared queue.
+fn obtain_parallel(jobs: &[(KeyType, &str)], cache: Option<&Path>) -> Vec<Result<PKey<Private>, Error>> {
+    let next = AtomicUsize::new(0);
+    let workers = thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len());
+    let mut results: Vec<Option<Result<PKey<Private>, Error>>> = jobs.iter().map(|_| None).collect();
+    thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    while let Some(&(key_type, owner)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let r = keys::obtain(key_type, owner, cache).map_err(|e| e.at_entity(owner));
+                        done.push((owner, r));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for h in handles {
+            // A worker can only panic inside OpenSSL bindings; its jobs are reported below.
+            for (owner, r) in h.join().unwrap_or_default() {
+                if let Some(i) = jobs.iter().position(|(_, o)| *o == owner) {
+                    results[i] = Some(r);
+                }
+            }
+        }
+    });
+    jobs.iter()
+        .zip(results)
+        .map(|((_, owner), r)| {
+            r.unwrap_or_else(|| Err(Error::new(ErrorKind::conflict("internal error: key generation thread failed")).at_entity(owner)))
+        })
+        .collect()
 }
 
 fn issue_all(plan: &Plan, keys: &[PKey<Private>]) -> Result<Vec<Option<X509>>, Error> {

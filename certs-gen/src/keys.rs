@@ -11,7 +11,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use openssl::ec::{EcGroup, EcKey};
 use openssl::error::ErrorStack;
@@ -179,7 +179,11 @@ pub(crate) fn encode(
     }
 }
 
-type MemoryCache = Mutex<HashMap<String, PKey<Private>>>;
+/// One slot per cache id. Threads that miss on the same id queue on the slot's own lock, so a
+/// key is generated once even when parallel tests ask for it at the same moment, while
+/// different keys are still generated in parallel.
+type Slot = Arc<Mutex<Option<PKey<Private>>>>;
+type MemoryCache = Mutex<HashMap<String, Slot>>;
 
 fn memory_cache() -> &'static MemoryCache {
     static CACHE: OnceLock<MemoryCache> = OnceLock::new();
@@ -189,8 +193,13 @@ fn memory_cache() -> &'static MemoryCache {
 /// Forgets all keys cached in this process (benchmarks use it to measure cold generation).
 #[doc(hidden)]
 pub fn clear_memory_key_cache() {
-    // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
-    memory_cache().lock().unwrap_or_else(|e| e.into_inner()).clear();
+    lock(memory_cache()).clear();
+}
+
+/// A poisoned lock only means another thread panicked while holding it; the data is still a
+/// valid map or slot, so carry on rather than propagate the panic.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The cache id: hex SHA-256 of `<key type>\0<entity name>`.
@@ -205,14 +214,16 @@ fn cache_id(key_type: KeyType, owner: &str) -> String {
 /// Returns the key of `owner`, from memory, from `disk`, or freshly generated.
 pub(crate) fn obtain(key_type: KeyType, owner: &str, disk: Option<&Path>) -> Result<PKey<Private>, Error> {
     let id = cache_id(key_type, owner);
-    if let Some(key) = memory_cache().lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+    let slot: Slot = lock(memory_cache()).entry(id.clone()).or_default().clone();
+    let mut slot = lock(&slot);
+    if let Some(key) = slot.as_ref() {
         return Ok(key.clone());
     }
     let key = match disk {
         Some(dir) => obtain_from_disk(key_type, &id, dir)?,
         None => generate(key_type)?,
     };
-    memory_cache().lock().unwrap_or_else(|e| e.into_inner()).insert(id, key.clone());
+    *slot = Some(key.clone());
     Ok(key)
 }
 
