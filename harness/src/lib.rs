@@ -13,3 +13,5 @@ pub mod server;
 mod util;
 pub mod pki;
 pub mod runner;
+pub mod report;
+pub mod setup;

@@ -7,6 +7,7 @@
 //! the reason, never silently passed. Adding a client means one new file implementing
 //! [`Client`] plus one line in [`crate::runner`].
 
+pub mod adapter;
 pub mod classify;
 pub mod libpq;
 mod libpq_messages;

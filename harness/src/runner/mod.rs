@@ -10,16 +10,23 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use divergence::{glob, Registry};
-pub use scenario::unmet;
+pub use scenario::{unmet, Session};
 
 use crate::client::Client;
 use crate::outcome::Outcome;
 use crate::scenario::{Case, Scenario};
 use crate::server::{Backend, ServerInfo};
 
+/// A server build and the clients to run against it (libpq comes from the build under test,
+/// so clients are chosen per target).
+#[derive(Clone)]
+pub struct Target {
+    pub backend: Arc<dyn Backend>,
+    pub clients: Vec<Arc<dyn Client>>,
+}
+
 /// Everything shared by the scenarios of one run.
 pub struct RunContext {
-    pub clients: Vec<Arc<dyn Client>>,
     pub timeout: Duration,
     pub divergences: Registry,
     /// Only cases whose `<scenario>/<case>` contains this text run.
@@ -134,16 +141,16 @@ impl ScenarioResult {
     }
 }
 
-/// Runs one scenario on one backend.
-pub async fn run_scenario(scenario: &Scenario, backend: &dyn Backend, cx: &RunContext) -> ScenarioResult {
-    scenario::run(scenario, backend, cx).await
+/// Runs one scenario on one target.
+pub async fn run_scenario(scenario: &Scenario, target: &Target, cx: &RunContext) -> ScenarioResult {
+    scenario::run(scenario, target, cx).await
 }
 
 /// Runs every (scenario, backend) pair, `jobs` at a time; results come back in input order.
 /// `on_done` is called as each finishes (for progress bars).
 pub async fn run_all(
     scenarios: &[Scenario],
-    backends: &[Arc<dyn Backend>],
+    targets: &[Target],
     cx: Arc<RunContext>,
     jobs: usize,
     on_done: impl Fn(&ScenarioResult) + Send + Sync + 'static,
@@ -152,11 +159,11 @@ pub async fn run_all(
     let on_done = Arc::new(on_done);
     let mut handles = Vec::new();
     for s in scenarios {
-        for b in backends {
-            let (s, b, cx, sem, on_done) = (s.clone(), b.clone(), cx.clone(), sem.clone(), on_done.clone());
+        for t in targets {
+            let (s, t, cx, sem, on_done) = (s.clone(), t.clone(), cx.clone(), sem.clone(), on_done.clone());
             handles.push(tokio::spawn(async move {
                 let _permit = sem.acquire_owned().await;
-                let r = run_scenario(&s, b.as_ref(), &cx).await;
+                let r = run_scenario(&s, &t, &cx).await;
                 on_done(&r);
                 r
             }));

@@ -5,10 +5,11 @@
 //! windows are excluded, so a late line from a previous attempt cannot leak in.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::expect::mismatches;
-use super::{CaseResult, ClientResult, RunContext, ScenarioResult, Timings, Verdict};
+use super::{CaseResult, ClientResult, RunContext, ScenarioResult, Target, Timings, Verdict};
 use crate::cleanup::Scratch;
 use crate::client::classify::{classify, HbaContext};
 use crate::client::{Client, ClientReport, ConnectRequest, Support};
@@ -91,17 +92,19 @@ impl ConfigState {
     }
 }
 
-/// Runs `scenario` on `backend` with every client.
-pub async fn run(scenario: &Scenario, backend: &dyn Backend, cx: &RunContext) -> ScenarioResult {
+/// Runs `scenario` on a target with each of its clients.
+pub async fn run(scenario: &Scenario, target: &Target, cx: &RunContext) -> ScenarioResult {
     let t0 = Instant::now();
+    let backend = target.backend.as_ref();
+    let clients = &target.clients;
     let mut result = ScenarioResult::new(scenario, backend.info());
     if let Some(reason) = unmet(&scenario.requires, backend.info()) {
-        result.skip_all(scenario, cx, &reason);
+        result.skip_all(scenario, cx, clients, &reason);
         return result;
     }
     match Session::open(scenario, backend, &mut result.timings).await {
         Ok(mut session) => {
-            session.run_cases(scenario, backend.info(), cx, &mut result).await;
+            session.run_cases(scenario, backend.info(), clients, cx, &mut result).await;
             result.server_log = session.instance.log_since(0);
             let t = Instant::now();
             session.instance.stop().await;
@@ -118,7 +121,7 @@ fn ms(t: Instant) -> u64 {
 }
 
 /// A running scenario: its scratch dir, PKI, server and evolving configuration.
-struct Session {
+pub struct Session {
     // Field order matters: the instance must stop before its directory is removed.
     instance: Box<dyn Instance>,
     pki: Materialized,
@@ -130,7 +133,8 @@ struct Session {
 }
 
 impl Session {
-    async fn open(s: &Scenario, backend: &dyn Backend, timings: &mut Timings) -> Result<Session, String> {
+    /// Generates the PKI, creates the instance and starts it (a failed start is recorded).
+    pub async fn open(s: &Scenario, backend: &dyn Backend, timings: &mut Timings) -> Result<Session, String> {
         let scratch = Scratch::new(&scratch_label(&s.name)).map_err(|e| format!("failed to create a scratch dir: {e}"))?;
         let t = Instant::now();
         let pki_dir = scratch.path().join("pki");
@@ -146,14 +150,14 @@ impl Session {
         Ok(Session { instance, pki, state, start_failure, seen_backends: BTreeSet::new(), attempt_no: 0, scratch })
     }
 
-    async fn run_cases(&mut self, s: &Scenario, info: &ServerInfo, cx: &RunContext, result: &mut ScenarioResult) {
+    async fn run_cases(&mut self, s: &Scenario, info: &ServerInfo, clients: &[Arc<dyn Client>], cx: &RunContext, result: &mut ScenarioResult) {
         for case in &s.cases {
             if !cx.selects(&s.name, &case.name) {
                 continue;
             }
             let mut cr = CaseResult::new(case);
             if let Some(reason) = unmet(&case.requires, info) {
-                cr.skip(cx, &reason);
+                cr.skip(clients, &reason);
                 result.cases.push(cr);
                 continue;
             }
@@ -161,7 +165,7 @@ impl Session {
             let step_error = self.apply_steps(&case.steps).await;
             result.timings.steps_ms += ms(t);
             let t = Instant::now();
-            for client in &cx.clients {
+            for client in clients {
                 let outcome = match &step_error {
                     Some(e) => Outcome::harness_failure(FailureClass::Unclassified, e.clone()),
                     None => self.attempt(s, case, client.as_ref(), cx).await,
@@ -258,8 +262,18 @@ impl Session {
         self.seen_backends.extend(crate::server::log::parse(&window).into_iter().map(|e| e.pid).filter(|p| Some(*p) != pm));
     }
 
+    /// Why the server is not running, if it failed to start.
+    pub fn start_failure(&self) -> Option<&StartFailure> {
+        self.start_failure.as_ref()
+    }
+
+    /// Stops the server.
+    pub async fn close(mut self) {
+        self.instance.stop().await;
+    }
+
     /// libpq keywords with files resolved; `host`, `hostaddr`, `port` and `user` defaulted.
-    fn request(&mut self, case: &Case, timeout: Duration) -> ConnectRequest {
+    pub fn request(&mut self, case: &Case, timeout: Duration) -> ConnectRequest {
         self.attempt_no += 1;
         let scratch = self.scratch.path().join(format!("attempt-{}", self.attempt_no));
         let _ = std::fs::create_dir_all(&scratch);
@@ -336,19 +350,19 @@ fn scratch_label(name: &str) -> String {
 }
 
 impl ScenarioResult {
-    fn skip_all(&mut self, s: &Scenario, cx: &RunContext, reason: &str) {
+    fn skip_all(&mut self, s: &Scenario, cx: &RunContext, clients: &[Arc<dyn Client>], reason: &str) {
         self.skipped = Some(reason.to_owned());
         for case in s.cases.iter().filter(|c| cx.selects(&s.name, &c.name)) {
             let mut cr = CaseResult::new(case);
-            cr.skip(cx, reason);
+            cr.skip(clients, reason);
             self.cases.push(cr);
         }
     }
 }
 
 impl CaseResult {
-    fn skip(&mut self, cx: &RunContext, reason: &str) {
-        for client in &cx.clients {
+    fn skip(&mut self, clients: &[Arc<dyn Client>], reason: &str) {
+        for client in clients {
             self.results.push(ClientResult {
                 client: client.name().to_owned(),
                 outcome: Outcome::Skipped { reason: reason.to_owned() },

@@ -6,6 +6,7 @@
 //! and render paths themselves, so the runner never hard-codes a path or an image tag. Adding a
 //! backend means one new file implementing these two traits plus one line in [`crate::runner`].
 
+pub mod docker;
 pub mod hba;
 pub mod log;
 pub mod native;

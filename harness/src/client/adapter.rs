@@ -1,0 +1,192 @@
+//! External clients through a small JSON protocol (`docs/client-adapters.md`).
+//!
+//! An adapter is a directory `adapters/<name>/` with an `adapter.toml` (command, supported
+//! keywords) and whatever program it runs. Per attempt the harness runs the command with one
+//! JSON request on stdin (libpq keywords with resolved paths, the timeout, the session query)
+//! and reads one JSON answer on stdout: the session row, or evidence in the same structured
+//! fields the built-in clients report. Secrets travel on stdin only.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+use super::{parse_session, Client, ClientFailure, ClientReport, ConnectRequest, Support, SESSION_QUERY};
+use crate::outcome::FailureClass;
+
+/// Protocol version written in every request.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    name: String,
+    description: Option<String>,
+    /// Program and arguments, relative paths resolved against the adapter directory.
+    command: Vec<String>,
+    /// libpq keywords the adapter implements.
+    keywords: Vec<String>,
+    /// `[keyword, value]` pairs it does not implement although it knows the keyword.
+    #[serde(default)]
+    unsupported_values: Vec<(String, String)>,
+}
+
+/// The request written to the adapter's stdin.
+#[derive(Debug, Serialize)]
+pub struct Request<'a> {
+    pub version: u32,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub timeout_ms: u64,
+    pub session_query: &'a str,
+    pub scratch: &'a Path,
+}
+
+/// The adapter's answer.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "result", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Response {
+    /// The session query's single text value.
+    Connected { session: String },
+    Failed { evidence: Evidence },
+}
+
+/// Evidence fields, as in the built-in clients.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Evidence {
+    pub local: Option<String>,
+    pub server_cert_rejected: bool,
+    pub verify_code: Option<i32>,
+    pub alert_received: Option<u8>,
+    pub sqlstate: Option<String>,
+    pub routine: Option<String>,
+    pub tls: Option<bool>,
+    pub timed_out: bool,
+    pub message: String,
+}
+
+/// A client implemented by an external program.
+pub struct AdapterClient {
+    name: String,
+    dir: PathBuf,
+    manifest: Manifest,
+}
+
+/// Where adapters live: `PGTLS_ADAPTERS_DIR`, else `adapters/` next to the workspace.
+pub fn adapters_dir() -> PathBuf {
+    std::env::var_os("PGTLS_ADAPTERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("adapters"))
+}
+
+/// Loads adapter `name` from the adapters directory.
+pub fn load(name: &str) -> Result<Arc<dyn Client>, String> {
+    let dir = adapters_dir().join(name);
+    let path = dir.join("adapter.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!("unknown client `{name}`: not libpq, rust, or an adapter ({}: {e}) (hint: see docs/client-adapters.md)", path.display())
+    })?;
+    let manifest: Manifest = toml::from_str(&text).map_err(|e| format!("failed to load {}: {e}", path.display()))?;
+    if manifest.command.is_empty() {
+        return Err(format!("failed to load {}: `command` is empty", path.display()));
+    }
+    Ok(Arc::new(AdapterClient { name: manifest.name.clone(), dir, manifest }))
+}
+
+impl AdapterClient {
+    pub fn description(&self) -> Option<&str> {
+        self.manifest.description.as_deref()
+    }
+
+    async fn run(&self, req: &ConnectRequest) -> Result<ClientReport, String> {
+        let mut params = serde_json::Map::new();
+        for (k, v) in &req.params {
+            params.insert(k.clone(), serde_json::Value::String(v.clone()));
+        }
+        let request = Request { version: PROTOCOL_VERSION, params, timeout_ms: req.timeout.as_millis() as u64, session_query: SESSION_QUERY, scratch: &req.scratch };
+        let body = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+        let program = self.resolve(&self.manifest.command[0]);
+        let mut cmd = tokio::process::Command::new(&program);
+        cmd.args(self.manifest.command[1..].iter().map(|a| self.resolve(a)))
+            .current_dir(&self.dir)
+            .env("HOME", &req.scratch)
+            .env("LC_ALL", "C.UTF-8")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| format!("failed to run adapter {}: {e}", program.display()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(&body).await.map_err(|e| format!("failed to write the request: {e}"))?;
+        }
+        // The adapter enforces the timeout itself; this bound only catches a hung adapter.
+        let grace = req.timeout + std::time::Duration::from_secs(5);
+        let out = tokio::time::timeout(grace, child.wait_with_output())
+            .await
+            .map_err(|_| format!("adapter `{}` gave no answer within {grace:?}", self.name))?
+            .map_err(|e| e.to_string())?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let response: Response = serde_json::from_str(stdout.trim()).map_err(|e| {
+            format!("adapter `{}` answered something that is not a response ({e}): {stdout} {}", self.name, String::from_utf8_lossy(&out.stderr))
+        })?;
+        Ok(match response {
+            Response::Connected { session } => match parse_session(&session) {
+                Ok(c) => ClientReport::Connected(c),
+                Err(m) => return Err(m),
+            },
+            Response::Failed { evidence } => ClientReport::Failed(evidence.into_failure(&self.name)?),
+        })
+    }
+
+    fn resolve(&self, arg: &str) -> PathBuf {
+        let p = self.dir.join(arg);
+        if (arg.starts_with("./") || arg.contains('/')) && p.exists() { p } else { PathBuf::from(arg) }
+    }
+}
+
+impl Evidence {
+    fn into_failure(self, adapter: &str) -> Result<ClientFailure, String> {
+        let local = match self.local.as_deref() {
+            None => None,
+            Some(name) => Some(FailureClass::from_name(name).ok_or_else(|| format!("adapter `{adapter}` reported unknown class `{name}`"))?),
+        };
+        Ok(ClientFailure {
+            local,
+            server_cert_rejected: self.server_cert_rejected,
+            verify_code: self.verify_code,
+            alert_received: self.alert_received,
+            sqlstate: self.sqlstate,
+            routine: self.routine,
+            tls: self.tls,
+            timed_out: self.timed_out,
+            message: self.message,
+        })
+    }
+}
+
+impl Client for AdapterClient {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn supports(&self, keyword: &str, value: &str) -> Support {
+        if !self.manifest.keywords.iter().any(|k| k == keyword) {
+            return Support::No(format!("adapter `{}` does not implement `{keyword}`", self.name));
+        }
+        if self.manifest.unsupported_values.iter().any(|(k, v)| k == keyword && v == value) {
+            return Support::No(format!("adapter `{}` does not implement {keyword}={value}", self.name));
+        }
+        Support::Yes
+    }
+
+    fn connect<'a>(&'a self, req: &'a ConnectRequest) -> BoxFuture<'a, ClientReport> {
+        Box::pin(async move {
+            self.run(req).await.unwrap_or_else(|message| {
+                ClientReport::Failed(ClientFailure { local: Some(FailureClass::Unclassified), message, ..ClientFailure::default() })
+            })
+        })
+    }
+}

@@ -1,0 +1,171 @@
+//! Reports of a run: failures with expected vs actual, the closing counts line, phase timings,
+//! cases whose outcome differs across PostgreSQL majors, and JUnit XML for CI.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::outcome::Outcome;
+use crate::runner::{ScenarioResult, Verdict};
+
+/// Totals over client results: (passed, failed, skipped); known divergences count as passed.
+pub fn totals(results: &[ScenarioResult]) -> (usize, usize, usize) {
+    results.iter().map(ScenarioResult::counts).fold((0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2))
+}
+
+/// `N passed, M failed, K skipped`.
+pub fn closing_line(results: &[ScenarioResult]) -> String {
+    let (p, f, s) = totals(results);
+    let diverged = results.iter().flat_map(|r| &r.cases).flat_map(|c| &c.results).filter(|r| matches!(r.verdict, Verdict::KnownDivergence { .. })).count();
+    let mut line = format!("{p} passed, {f} failed, {s} skipped");
+    if diverged > 0 {
+        line.push_str(&format!(" ({diverged} of the passed are known divergences)"));
+    }
+    line
+}
+
+/// Every failure: where, expected vs actual, the raw detail and the server log tail.
+pub fn failures(results: &[ScenarioResult]) -> String {
+    let mut out = String::new();
+    for r in results {
+        if let Some(e) = &r.error {
+            let _ = writeln!(out, "ERROR {} [{}]: {e}", r.scenario, r.server);
+        }
+        for c in &r.cases {
+            for cr in &c.results {
+                let Verdict::Fail { reasons } = &cr.verdict else { continue };
+                let _ = writeln!(out, "FAIL {} › {} [{} on {}]", r.scenario, c.name, cr.client, r.server);
+                for reason in reasons {
+                    let _ = writeln!(out, "  {reason}");
+                }
+                let _ = writeln!(out, "  actual: {}", describe(&cr.outcome));
+                if let Outcome::Failed(f) = &cr.outcome {
+                    for line in f.detail.lines() {
+                        let _ = writeln!(out, "    | {line}");
+                    }
+                }
+                let _ = writeln!(out, "  server log (last lines):");
+                for line in tail(&r.server_log, 12) {
+                    let _ = writeln!(out, "    > {line}");
+                }
+            }
+        }
+    }
+    out
+}
+
+fn tail(text: &str, n: usize) -> Vec<&str> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
+/// One line describing an outcome.
+pub fn describe(o: &Outcome) -> String {
+    match o {
+        Outcome::Connected(c) => {
+            let tls = c.protocol.as_deref().unwrap_or(if c.ssl { "TLS" } else { "no TLS" });
+            let cert = c.client_cert.as_ref().map(|x| format!(", client cert {}", x.dn)).unwrap_or_default();
+            format!("connected ({tls}{cert}) as {}", c.user)
+        }
+        Outcome::Failed(f) => {
+            let mut s = format!("{} (decided by {:?}", f.class, f.side).to_lowercase();
+            if let Some(st) = &f.sqlstate {
+                s.push_str(&format!(", SQLSTATE {st}"));
+            }
+            if let Some(a) = f.alert {
+                s.push_str(&format!(", alert {a}"));
+            }
+            if let Some(v) = f.verify_code {
+                s.push_str(&format!(", verify code {v}"));
+            }
+            s.push(')');
+            s
+        }
+        Outcome::Skipped { reason } => format!("skipped: {reason}"),
+    }
+}
+
+/// The `--timings` table: wall time, then per scenario and phase.
+pub fn timings(results: &[ScenarioResult], wall: Duration) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<52} {:>6} {:>7} {:>6} {:>9} {:>5} {:>7}", "scenario [server]", "pki", "server", "steps", "connects", "n", "total");
+    let mut sum = crate::runner::Timings::default();
+    for r in results {
+        let t = &r.timings;
+        let name = format!("{} [{}]", r.scenario, r.server);
+        let _ = writeln!(out, "{:<52} {:>6} {:>7} {:>6} {:>9} {:>5} {:>7}", name, t.pki_ms, t.server_ms, t.steps_ms, t.connects_ms, t.connects, t.total_ms);
+        sum.pki_ms += t.pki_ms;
+        sum.server_ms += t.server_ms;
+        sum.steps_ms += t.steps_ms;
+        sum.connects_ms += t.connects_ms;
+        sum.connects += t.connects;
+        sum.total_ms += t.total_ms;
+    }
+    let _ = writeln!(out, "{:<52} {:>6} {:>7} {:>6} {:>9} {:>5} {:>7}", "sum of scenario times (ms)", sum.pki_ms, sum.server_ms, sum.steps_ms, sum.connects_ms, sum.connects, sum.total_ms);
+    let per = if sum.connects > 0 { sum.connects_ms as f64 / sum.connects as f64 } else { 0.0 };
+    let _ = writeln!(out, "wall {:.2} s for {} scenario runs; {:.1} ms per connection attempt", wall.as_secs_f64(), results.len(), per);
+    out
+}
+
+/// Cases whose outcome class differs between PostgreSQL majors (same client).
+pub fn major_differences(results: &[ScenarioResult]) -> String {
+    let mut by_case: BTreeMap<(String, String, String), BTreeMap<u32, String>> = BTreeMap::new();
+    for r in results {
+        for c in &r.cases {
+            for cr in &c.results {
+                let key = (r.scenario.clone(), c.name.clone(), cr.client.clone());
+                by_case.entry(key).or_default().insert(r.major, cr.outcome.class_name().to_owned());
+            }
+        }
+    }
+    let mut out = String::new();
+    for ((s, c, client), majors) in by_case {
+        let mut classes: Vec<&String> = majors.values().filter(|v| *v != "skipped").collect();
+        classes.dedup();
+        classes.sort();
+        classes.dedup();
+        if classes.len() > 1 {
+            let row: Vec<String> = majors.iter().map(|(m, cl)| format!("{m}: {cl}")).collect();
+            let _ = writeln!(out, "{s} › {c} [{client}]: {}", row.join(", "));
+        }
+    }
+    out
+}
+
+/// JUnit XML: a suite per scenario and server, a test case per case and client.
+pub fn junit(results: &[ScenarioResult]) -> String {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut report = Report::new("pgtls");
+    for r in results {
+        let mut suite = TestSuite::new(format!("{} [{}]", r.scenario, r.server));
+        suite.set_time(Duration::from_millis(r.timings.total_ms));
+        for c in &r.cases {
+            for cr in &c.results {
+                let status = match &cr.verdict {
+                    Verdict::Pass | Verdict::KnownDivergence { .. } => TestCaseStatus::success(),
+                    Verdict::Skip { reason } => {
+                        let mut s = TestCaseStatus::skipped();
+                        s.set_message(reason.as_str());
+                        s
+                    }
+                    Verdict::Fail { reasons } => {
+                        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                        s.set_message(reasons.join("; "));
+                        s.set_description(describe(&cr.outcome));
+                        s
+                    }
+                };
+                let mut tc = TestCase::new(format!("{} [{}]", c.name, cr.client), status);
+                tc.set_classname(r.scenario.as_str());
+                suite.add_test_case(tc);
+            }
+        }
+        if let Some(e) = &r.error {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+            s.set_message(e.as_str());
+            suite.add_test_case(TestCase::new("harness", s));
+        }
+        report.add_test_suite(suite);
+    }
+    report.to_string().unwrap_or_default()
+}

@@ -1,0 +1,110 @@
+//! Turns command-line style choices into scenarios and targets (backends with their clients).
+//! Shared by the `pgtls` command and the integration tests, so both run the same way.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::client::libpq::LibpqClient;
+use crate::client::rust::RustClient;
+use crate::client::Client;
+use crate::runner::Target;
+use crate::scenario::{self, Scenario, ScenarioError};
+use crate::server::native::{Binaries, NativeBackend};
+use crate::server::Backend;
+
+/// Every `*.toml` scenario under `paths` (files or directories), sorted, with the root its
+/// name is relative to: the nearest ancestor named `scenarios`, else the given directory.
+pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PathBuf)>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| format!("failed to read {}: {e}", p.display()))?;
+        let root = scenarios_root(p).unwrap_or_else(|| if meta.is_dir() { p.clone() } else { p.parent().unwrap_or(Path::new(".")).to_owned() });
+        if meta.is_dir() {
+            collect(p, &root, &mut out)?;
+        } else {
+            out.push((p.clone(), root));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn collect(dir: &Path, root: &Path, out: &mut Vec<(PathBuf, PathBuf)>) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("failed to read {}: {e}", dir.display()))?;
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            collect(&path, root, out)?;
+        } else if path.extension().is_some_and(|x| x == "toml") && !is_registry(&path) {
+            out.push((path, root.to_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// `divergences.toml` is the registry, not a scenario.
+pub fn is_registry(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "divergences.toml")
+}
+
+fn scenarios_root(p: &Path) -> Option<PathBuf> {
+    let abs = p.canonicalize().ok()?;
+    abs.ancestors().find(|a| a.file_name().is_some_and(|n| n == "scenarios")).map(Path::to_owned)
+}
+
+/// Loads every scenario; all errors of all files are returned together.
+pub fn load_scenarios(files: &[(PathBuf, PathBuf)]) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for (path, root) in files {
+        let root = root.canonicalize().unwrap_or_else(|_| root.clone());
+        let abs = path.canonicalize().unwrap_or_else(|_| path.clone());
+        match scenario::load_file(&abs, &root) {
+            Ok(s) => ok.push(s),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() { Ok(ok) } else { Err(errors) }
+}
+
+/// Which clients to run.
+#[derive(Debug, Clone)]
+pub struct ClientChoice {
+    /// `libpq`, `rust`, or an adapter name.
+    pub names: Vec<String>,
+    /// psql to use instead of the one from the build under test.
+    pub psql: Option<PathBuf>,
+}
+
+impl Default for ClientChoice {
+    fn default() -> Self {
+        ClientChoice { names: vec!["libpq".into(), "rust".into()], psql: None }
+    }
+}
+
+/// Native targets, one per binary directory (none given: discover one).
+pub fn native_targets(pg_bins: &[PathBuf], clients: &ClientChoice) -> Result<Vec<Target>, String> {
+    let dirs: Vec<Option<&Path>> = if pg_bins.is_empty() { vec![None] } else { pg_bins.iter().map(|p| Some(p.as_path())).collect() };
+    let mut out = Vec::new();
+    for dir in dirs {
+        let backend = NativeBackend::new(Binaries::discover(dir)?)?;
+        let psql = clients.psql.clone().unwrap_or_else(|| backend.bindir().join("psql"));
+        let backend: Arc<dyn Backend> = Arc::new(backend);
+        out.push(Target { clients: make_clients(clients, &psql)?, backend });
+    }
+    Ok(out)
+}
+
+/// The clients named in `choice`, with libpq from `psql`.
+pub fn make_clients(choice: &ClientChoice, psql: &Path) -> Result<Vec<Arc<dyn Client>>, String> {
+    let mut out: Vec<Arc<dyn Client>> = Vec::new();
+    for name in &choice.names {
+        match name.as_str() {
+            "libpq" => out.push(Arc::new(LibpqClient::new(psql)?)),
+            "rust" => out.push(Arc::new(RustClient)),
+            other => out.push(crate::client::adapter::load(other)?),
+        }
+    }
+    Ok(out)
+}

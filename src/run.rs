@@ -1,0 +1,156 @@
+//! `pgtls run`: scenarios × targets × clients, with progress, reports and exit status.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use pgtls_harness::report;
+use pgtls_harness::runner::{self, Registry, RunContext, Target};
+use pgtls_harness::setup::{self, ClientChoice};
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Scenario files or directories.
+    #[arg(default_value = "scenarios")]
+    pub paths: Vec<PathBuf>,
+    /// Only cases whose `<scenario>/<case>` contains this text.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Scenarios run at once (default: number of cores).
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Where servers run.
+    #[arg(long, value_enum, default_value_t = BackendKind::Native)]
+    pub backend: BackendKind,
+    /// PostgreSQL binary directories (repeat or comma-separate for a matrix); default: discover.
+    #[arg(long, value_delimiter = ',', env = "PGTLS_PG_BIN")]
+    pub pg_bin: Vec<PathBuf>,
+    /// Docker image to run (with --backend docker).
+    #[arg(long)]
+    pub image: Vec<String>,
+    /// PostgreSQL majors for --backend docker, resolved with the image pattern.
+    #[arg(long, value_delimiter = ',')]
+    pub pg: Vec<u32>,
+    /// Image pattern; `{major}` is replaced.
+    #[arg(long, env = "PGTLS_IMAGE_PATTERN", default_value = "postgres:{major}")]
+    pub image_pattern: String,
+    /// Clients: libpq, rust, or adapter names.
+    #[arg(long, value_delimiter = ',', default_value = "libpq,rust")]
+    pub client: Vec<String>,
+    /// psql to use for the libpq client instead of the build under test's.
+    #[arg(long)]
+    pub psql: Option<PathBuf>,
+    /// Seconds per connection attempt.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+    /// Known-divergence registry (default: divergences.toml in the scenarios root).
+    #[arg(long)]
+    pub divergences: Option<PathBuf>,
+    /// Write results as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write results as JUnit XML.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Print wall time per scenario and phase.
+    #[arg(long)]
+    pub timings: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    Native,
+    Docker,
+}
+
+pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(run_async(a))
+}
+
+async fn run_async(a: RunArgs) -> anyhow::Result<ExitCode> {
+    pgtls_harness::cleanup::sweep_stale();
+    let Some(scenarios) = crate::load(&a.paths)? else { return Ok(ExitCode::from(2)) };
+    let choice = ClientChoice { names: a.client.clone(), psql: a.psql.clone() };
+    let targets = tokio::task::block_in_place(|| targets(&a, &choice)).map_err(anyhow::Error::msg)?;
+    for t in &targets {
+        let info = t.backend.info();
+        let clients: Vec<&str> = t.clients.iter().map(|c| c.name()).collect();
+        eprintln!("server: {} ({}, ssl_library {}); clients: {}", info.label, info.version_text, info.ssl_library.as_deref().unwrap_or("none"), clients.join(", "));
+    }
+    let registry_path = a.divergences.clone().unwrap_or_else(|| default_registry(&a.paths));
+    let divergences = Registry::load(&registry_path).map_err(anyhow::Error::msg)?;
+    let cx = Arc::new(RunContext { timeout: Duration::from_secs(a.timeout), divergences, filter: a.filter.clone() });
+    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let bar = progress(scenarios.len() * targets.len());
+    let b2 = bar.clone();
+    let started = Instant::now();
+    let results = runner::run_all(&scenarios, &targets, cx.clone(), jobs, move |r| {
+        b2.inc(1);
+        b2.set_message(r.scenario.clone());
+    })
+    .await;
+    bar.finish_and_clear();
+    let wall = started.elapsed();
+    print!("{}", report::failures(&results));
+    let stale = cx.divergences.stale(&scenarios.iter().map(|s| s.name.clone()).collect::<Vec<_>>());
+    if cx.filter.is_none() {
+        for e in &stale {
+            println!("STALE divergence entry: client {} case {} ({} → {}): matched nothing", e.client, e.case, e.expected, e.actual);
+        }
+    }
+    if targets.len() > 1 {
+        let diff = report::major_differences(&results);
+        if !diff.is_empty() {
+            println!("outcomes that differ across servers:\n{diff}");
+        }
+    }
+    if a.timings {
+        print!("{}", report::timings(&results, wall));
+    }
+    write_outputs(&a, &results)?;
+    println!("{}", report::closing_line(&results));
+    let failed = report::totals(&results).1 > 0;
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn targets(a: &RunArgs, choice: &ClientChoice) -> Result<Vec<Target>, String> {
+    match a.backend {
+        BackendKind::Native => setup::native_targets(&a.pg_bin, choice),
+        BackendKind::Docker => {
+            let mut images = a.image.clone();
+            images.extend(a.pg.iter().map(|m| a.image_pattern.replace("{major}", &m.to_string())));
+            if images.is_empty() {
+                return Err("--backend docker needs --image IMAGE or --pg MAJORS".into());
+            }
+            pgtls_harness::server::docker::targets(&images, choice)
+        }
+    }
+}
+
+fn default_registry(paths: &[PathBuf]) -> PathBuf {
+    setup::scenario_files(paths)
+        .ok()
+        .and_then(|f| f.first().map(|(_, root)| root.join("divergences.toml")))
+        .unwrap_or_else(|| PathBuf::from("scenarios/divergences.toml"))
+}
+
+fn progress(n: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(n as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} [{elapsed}] {bar:30} {pos}/{len} {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn write_outputs(a: &RunArgs, results: &[runner::ScenarioResult]) -> anyhow::Result<()> {
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_string_pretty(results)?)?;
+    }
+    if let Some(path) = &a.junit {
+        std::fs::write(path, report::junit(results))?;
+    }
+    Ok(())
+}
