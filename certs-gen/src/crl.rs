@@ -5,14 +5,17 @@
 //! `unsafe` block of the crate. Every CA gets a CRL, also an empty one: PostgreSQL sets
 //! `X509_V_FLAG_CRL_CHECK_ALL`, which fails a chain when any CA in it has no CRL.
 
+use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::asn1::{Asn1Integer, Asn1Object, Asn1OctetString};
 use openssl::bn::BigNum;
 use openssl::error::ErrorStack;
-use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKeyRef, Private};
 use openssl::x509::extension::CrlNumber;
-use openssl::x509::{X509Crl, X509CrlBuilder, X509Extension, X509ExtensionRef, X509Ref, X509Revoked, X509RevokedBuilder};
+use openssl::x509::{
+    X509Crl, X509CrlBuilder, X509Extension, X509ExtensionRef, X509Ref, X509Revoked,
+    X509RevokedBuilder,
+};
 use time::OffsetDateTime;
 
 use crate::cert::asn1_time;
@@ -54,7 +57,10 @@ pub(crate) fn build(
 fn authority_key_id(ca_cert: &X509Ref) -> Result<X509Extension, ErrorStack> {
     // Our CA certificates always carry an SKI; a CA without one gets an AKI naming no key,
     // which OpenSSL treats as "no constraint".
-    let ski = ca_cert.subject_key_id().map(|s| s.as_slice().to_vec()).unwrap_or_default();
+    let ski = ca_cert
+        .subject_key_id()
+        .map(|s| s.as_slice().to_vec())
+        .unwrap_or_default();
     let inner = der_tlv(0x80, &ski);
     let value = der_tlv(0x30, &inner);
     let oid = Asn1Object::from_str("2.5.29.35")?;
@@ -85,7 +91,11 @@ fn add_entry_extension(revoked: &X509Revoked, ext: &X509ExtensionRef) -> Result<
     // X509_REVOKED_add_ext copies the extension (X509v3_add_ext duplicates it), so `ext` keeps
     // its own ownership, and `revoked` is not yet shared with any CRL. Returns 0 on failure.
     let ok = unsafe { openssl_sys::X509_REVOKED_add_ext(revoked.as_ptr(), ext.as_ptr(), -1) };
-    if ok == 0 { Err(ErrorStack::get()) } else { Ok(()) }
+    if ok == 0 {
+        Err(ErrorStack::get())
+    } else {
+        Ok(())
+    }
 }
 
 /// DER tag-length-value for the short values used here (lengths in short or long form).
@@ -95,7 +105,11 @@ fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     if len < 0x80 {
         out.push(len as u8);
     } else {
-        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|&b| b == 0).collect();
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&b| b == 0)
+            .collect();
         out.push(0x80 | bytes.len() as u8);
         out.extend(bytes);
     }

@@ -170,7 +170,9 @@ pub(crate) fn encode(
     let aes = Cipher::aes_256_cbc();
     match (format, passphrase) {
         (KeyFormat::Pkcs8Pem, None) => key.private_key_to_pem_pkcs8(),
-        (KeyFormat::Pkcs8Pem, Some(p)) => key.private_key_to_pem_pkcs8_passphrase(aes, p.as_bytes()),
+        (KeyFormat::Pkcs8Pem, Some(p)) => {
+            key.private_key_to_pem_pkcs8_passphrase(aes, p.as_bytes())
+        }
         (KeyFormat::Pkcs8Der, None) => key.private_key_to_pkcs8(),
         (KeyFormat::Pkcs8Der, Some(p)) => key.private_key_to_pkcs8_passphrase(aes, p.as_bytes()),
         // `plan` rejects passphrases and non-RSA keys for PKCS#1 before we get here.
@@ -211,8 +213,22 @@ fn cache_id(key_type: KeyType, owner: &str) -> String {
     hex::encode(openssl::sha::sha256(&input))
 }
 
+/// The key of `owner` if this process already has it.
+pub(crate) fn in_memory(key_type: KeyType, owner: &str) -> Option<PKey<Private>> {
+    let slot = lock(memory_cache())
+        .get(&cache_id(key_type, owner))?
+        .clone();
+    // `try_lock`: a slot being filled right now counts as a miss (the caller then waits in
+    // `obtain`), rather than blocking this fast path.
+    slot.try_lock().ok()?.clone()
+}
+
 /// Returns the key of `owner`, from memory, from `disk`, or freshly generated.
-pub(crate) fn obtain(key_type: KeyType, owner: &str, disk: Option<&Path>) -> Result<PKey<Private>, Error> {
+pub(crate) fn obtain(
+    key_type: KeyType,
+    owner: &str,
+    disk: Option<&Path>,
+) -> Result<PKey<Private>, Error> {
     let id = cache_id(key_type, owner);
     let slot: Slot = lock(memory_cache()).entry(id.clone()).or_default().clone();
     let mut slot = lock(&slot);
@@ -261,7 +277,11 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp: PathBuf = dir.join(format!(".tmp-{}-{n}", std::process::id()));
     let result = (|| {
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         fs::rename(&tmp, path)
     })();

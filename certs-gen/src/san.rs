@@ -28,7 +28,9 @@ impl San {
             "email" => ia5(value, "email address").map(San::Email),
             "uri" if !value.contains(':') => Err(format!("URI {value:?} has no scheme")),
             "uri" => ia5(value, "URI").map(San::Uri),
-            _ => Err(format!("unknown prefix {prefix:?} (use DNS, IP, email or URI)")),
+            _ => Err(format!(
+                "unknown prefix {prefix:?} (use DNS, IP, email or URI)"
+            )),
         }
     }
 
@@ -49,7 +51,9 @@ fn ia5(value: &str, what: &str) -> Result<String, String> {
         return Err(format!("empty {what}"));
     }
     if !value.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(format!("{what} {value:?} must be printable ASCII without spaces"));
+        return Err(format!(
+            "{what} {value:?} must be printable ASCII without spaces"
+        ));
     }
     Ok(value.to_owned())
 }
@@ -60,16 +64,40 @@ mod tests {
 
     #[test]
     fn parses_all_prefixes() {
-        assert_eq!(San::parse("DNS:*.w.test").unwrap(), San::Dns("*.w.test".into()));
-        assert_eq!(San::parse("dns:192.0.2.1").unwrap(), San::Dns("192.0.2.1".into()));
-        assert_eq!(San::parse("IP:2001:DB8::1").unwrap().render(), "IP:2001:db8::1");
-        assert_eq!(San::parse("email:a@b.test").unwrap(), San::Email("a@b.test".into()));
-        assert_eq!(San::parse("URI:https://x.test/").unwrap(), San::Uri("https://x.test/".into()));
+        assert_eq!(
+            San::parse("DNS:*.w.test").unwrap(),
+            San::Dns("*.w.test".into())
+        );
+        assert_eq!(
+            San::parse("dns:192.0.2.1").unwrap(),
+            San::Dns("192.0.2.1".into())
+        );
+        assert_eq!(
+            San::parse("IP:2001:DB8::1").unwrap().render(),
+            "IP:2001:db8::1"
+        );
+        assert_eq!(
+            San::parse("email:a@b.test").unwrap(),
+            San::Email("a@b.test".into())
+        );
+        assert_eq!(
+            San::parse("URI:https://x.test/").unwrap(),
+            San::Uri("https://x.test/".into())
+        );
     }
 
     #[test]
     fn rejects_bad_entries() {
-        for bad in ["DNS:", "IP:300.1.1.1", "IP:", "foo:bar", "nocolon", "URI:x", "DNS:a b", "DNS:é"] {
+        for bad in [
+            "DNS:",
+            "IP:300.1.1.1",
+            "IP:",
+            "foo:bar",
+            "nocolon",
+            "URI:x",
+            "DNS:a b",
+            "DNS:é",
+        ] {
             assert!(San::parse(bad).is_err(), "{bad}");
         }
     }

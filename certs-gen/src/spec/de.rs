@@ -6,8 +6,8 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::{EntitySpec, ExtendedKeyUsage, KeySource, PkiSpec, Revocation, SerialSpec};
 use crate::keys::KeyType;
@@ -52,7 +52,9 @@ fn check_entity_key<E: de::Error>(spec: &PkiSpec, key: &str) -> Result<(), E> {
         )));
     }
     if spec.entity(key).is_some() {
-        return Err(E::custom(format!("entity {key:?} is declared more than once")));
+        return Err(E::custom(format!(
+            "entity {key:?} is declared more than once"
+        )));
     }
     Ok(())
 }
