@@ -1,0 +1,457 @@
+#!/usr/bin/env python3
+"""pgtls client adapter for asyncpg (docs/client-adapters.md).
+
+Reads one JSON request on stdin, connects with asyncpg and answers one JSON line on stdout:
+
+    {"result": "connected", "session": "<SESSION_QUERY's single text value>"}
+    {"result": "failed", "evidence": {...}}
+
+asyncpg speaks the PostgreSQL protocol in Python and does TLS with Python's ``ssl`` module
+(OpenSSL underneath, but none of libpq's TLS code). The libpq keywords of the request are handed
+to asyncpg as a ``postgresql://?k=v&...`` DSN, so asyncpg's own DSN parser decides what they
+mean (``asyncpg/connect_utils.py: _parse_connect_dsn_and_args``). The adapter adds exactly one
+shim, for ``hostaddr``, which asyncpg lacks (see :class:`HarnessLoop`). Everything it observes
+is turned into the harness's evidence fields by :func:`evidence_of`; the harness classifies.
+
+Nothing but the answer is written to stdout; diagnostics go to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import ssl
+import sys
+import time
+import traceback
+import urllib.parse
+from typing import Any, Optional
+
+import asyncpg
+from asyncpg import exceptions as apg_exc
+
+# Keywords put into asyncpg's DSN unchanged. asyncpg's DSN parser reads host, port, user,
+# dbname, password, sslmode, sslrootcert, sslcert, sslkey, sslpassword, sslcrl, sslnegotiation,
+# ssl_min_protocol_version and ssl_max_protocol_version itself; every other query parameter
+# becomes a startup-packet setting (``server_settings``), which is what libpq does with
+# application_name and options too. Must match ``keywords`` in adapter.toml (minus hostaddr).
+DSN_KEYWORDS = (
+    "host",
+    "port",
+    "user",
+    "dbname",
+    "password",
+    "application_name",
+    "options",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    "sslcrl",
+    "sslnegotiation",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+)
+
+# Received TLS alerts: OpenSSL's reason symbol (as Python's ssl.SSLError.reason carries it) to
+# the alert number (RFC 8446 section 6 / RFC 5246 section 7.2). OpenSSL names a received alert
+# SSL_R_<prefix>_ALERT_<description>; the prefix says in which protocol version the alert was
+# first defined, not which version is in use. Python's table lacks a few symbols; those errors
+# come with reason None and OpenSSL's text, which alert_of() turns into the same symbol.
+ALERT_BY_REASON = {
+    "SSLV3_ALERT_UNEXPECTED_MESSAGE": 10,  # unexpected_message
+    "SSLV3_ALERT_BAD_RECORD_MAC": 20,  # bad_record_mac
+    "TLSV1_ALERT_DECRYPTION_FAILED": 21,  # decryption_failed (reserved)
+    "TLSV1_ALERT_RECORD_OVERFLOW": 22,  # record_overflow
+    "SSLV3_ALERT_DECOMPRESSION_FAILURE": 30,  # decompression_failure (reserved)
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": 40,  # handshake_failure
+    "SSLV3_ALERT_NO_CERTIFICATE": 41,  # no_certificate (SSLv3 only)
+    "SSLV3_ALERT_BAD_CERTIFICATE": 42,  # bad_certificate
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": 43,  # unsupported_certificate
+    "SSLV3_ALERT_CERTIFICATE_REVOKED": 44,  # certificate_revoked
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": 45,  # certificate_expired
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": 46,  # certificate_unknown
+    "SSLV3_ALERT_ILLEGAL_PARAMETER": 47,  # illegal_parameter
+    "TLSV1_ALERT_UNKNOWN_CA": 48,  # unknown_ca
+    "TLSV1_ALERT_ACCESS_DENIED": 49,  # access_denied
+    "TLSV1_ALERT_DECODE_ERROR": 50,  # decode_error
+    "TLSV1_ALERT_DECRYPT_ERROR": 51,  # decrypt_error
+    "TLSV1_ALERT_EXPORT_RESTRICTION": 60,  # export_restriction (reserved)
+    "TLSV1_ALERT_PROTOCOL_VERSION": 70,  # protocol_version
+    "TLSV1_ALERT_INSUFFICIENT_SECURITY": 71,  # insufficient_security
+    "TLSV1_ALERT_INTERNAL_ERROR": 80,  # internal_error
+    "TLSV1_ALERT_INAPPROPRIATE_FALLBACK": 86,  # inappropriate_fallback
+    "TLSV1_ALERT_USER_CANCELLED": 90,  # user_canceled
+    "TLSV1_ALERT_NO_RENEGOTIATION": 100,  # no_renegotiation (reserved)
+    "TLSV13_ALERT_MISSING_EXTENSION": 109,  # missing_extension
+    "TLSV1_UNSUPPORTED_EXTENSION": 110,  # unsupported_extension
+    "TLSV1_CERTIFICATE_UNOBTAINABLE": 111,  # certificate_unobtainable (reserved)
+    "TLSV1_UNRECOGNIZED_NAME": 112,  # unrecognized_name
+    "TLSV1_BAD_CERTIFICATE_STATUS_RESPONSE": 113,  # bad_certificate_status_response
+    "TLSV1_BAD_CERTIFICATE_HASH_VALUE": 114,  # bad_certificate_hash_value (reserved)
+    "TLSV1_ALERT_UNKNOWN_PSK_IDENTITY": 115,  # unknown_psk_identity
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": 116,  # certificate_required
+    "TLSV1_ALERT_NO_APPLICATION_PROTOCOL": 120,  # no_application_protocol
+}
+
+# TLS failures OpenSSL decides on the client side without an alert from the server: no version
+# both sides accept (the server picked one the client does not allow, or answered in another
+# version).
+LOCAL_PROTOCOL_REASONS = {"UNSUPPORTED_PROTOCOL", "WRONG_SSL_VERSION", "VERSION_TOO_LOW", "VERSION_TOO_HIGH"}
+# The client's own protocol bounds leave no version to offer (min above max): OpenSSL refuses
+# before sending anything, so this is a parameter problem, not a negotiation.
+LOCAL_CONFIG_REASONS = {"NO_PROTOCOLS_AVAILABLE", "NO_CIPHERS_AVAILABLE"}
+
+
+def log(*args: Any) -> None:
+    print("asyncpg-adapter:", *args, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The hostaddr shim and per-attempt tracking
+
+
+@dataclasses.dataclass
+class Attempt:
+    """One TCP connection asyncpg opened (``prefer``/``allow`` may open two)."""
+
+    tls: bool = False  # TLS established on it (STARTTLS or direct)
+
+
+class HarnessLoop(asyncio.SelectorEventLoop):
+    """The event loop asyncpg runs on, with two additions that do not change asyncpg's logic.
+
+    hostaddr shim: libpq connects to ``hostaddr`` while it verifies the certificate against,
+    and sends SNI for, ``host``. asyncpg has no ``hostaddr``; it hands ``host`` to
+    ``loop.create_connection()`` and uses the same name as ``server_hostname`` for the TLS
+    handshake (connect_utils.py ``_create_ssl_connection``: ``start_tls(...,
+    server_hostname=host)``; direct TLS: ``create_connection(..., ssl=...)``, which defaults
+    ``server_hostname`` to the host). So the adapter gives asyncpg the real ``host`` and makes
+    this loop resolve that one name to ``hostaddr``: asyncpg then behaves exactly as it would if
+    ``host`` resolved to that address in DNS. Every other name resolves normally.
+
+    Tracking: each ``create_connection`` is a new attempt; a successful ``start_tls`` (or a
+    ``create_connection`` with ``ssl=``) marks it as encrypted. That is how the adapter knows
+    whether the attempt that produced a server error ran over TLS (the ``tls`` evidence field),
+    which asyncpg's exceptions do not say.
+    """
+
+    def __init__(self, resolve: Optional[dict[str, str]] = None) -> None:
+        super().__init__()
+        self.resolve = dict(resolve or {})
+        self.attempts: list[Attempt] = []
+
+    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):  # noqa: A002
+        if isinstance(host, bytes):
+            host = host.decode("idna")
+        host = self.resolve.get(host, host)
+        return await super().getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
+
+    async def create_connection(self, protocol_factory, host=None, port=None, *args, **kwargs):
+        attempt = Attempt()
+        self.attempts.append(attempt)
+        result = await super().create_connection(protocol_factory, host, port, *args, **kwargs)
+        if kwargs.get("ssl"):
+            attempt.tls = True
+        return result
+
+    async def start_tls(self, transport, protocol, sslcontext, **kwargs):
+        result = await super().start_tls(transport, protocol, sslcontext, **kwargs)
+        if result is not None and self.attempts:
+            self.attempts[-1].tls = True
+        return result
+
+
+# --------------------------------------------------------------------------------------------
+# Request handling
+
+
+def build_dsn(params: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The DSN asyncpg gets, and the name-to-address map for the hostaddr shim.
+
+    Values are percent-encoded; asyncpg's parser (``urllib.parse.parse_qs``) drops parameters
+    with an empty value, so an empty keyword means "not set", as in libpq.
+    """
+    host = params.get("host", "")
+    hostaddr = params.get("hostaddr", "")
+    resolve: dict[str, str] = {}
+    if hostaddr:
+        if host:
+            resolve[host] = hostaddr
+        else:
+            host = hostaddr
+    pairs = []
+    for key, value in params.items():
+        if key == "hostaddr":
+            continue
+        if key == "host":
+            value = host
+        pairs.append((key, value))
+    return "postgresql://?" + urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote), resolve
+
+
+async def attempt(request: dict[str, Any], loop: HarnessLoop, dsn: str) -> str:
+    timeout = max(request.get("timeout_ms", 10000), 1) / 1000.0
+    deadline = time.monotonic() + timeout
+    conn = await asyncpg.connect(dsn, timeout=timeout)
+    try:
+        remaining = max(deadline - time.monotonic(), 0.001)
+        value = await asyncio.wait_for(conn.fetchval(request["session_query"]), remaining)
+    finally:
+        try:
+            await asyncio.wait_for(conn.close(), 2)
+        except Exception:  # noqa: BLE001 - closing is best effort
+            conn.terminate()
+    if not isinstance(value, str):
+        raise TypeError(f"session query returned {type(value).__name__}, not text")
+    return value
+
+
+def clean_environment(scratch: Optional[str]) -> None:
+    """Only the request may configure asyncpg: drop PG* variables and SSLKEYLOGFILE, which
+    asyncpg reads as defaults. HOME is the attempt's scratch directory (set by the harness),
+    so ~/.postgresql/ and ~/.pgpass are empty there, as for the other clients."""
+    for name in list(os.environ):
+        if name.startswith("PG") or name == "SSLKEYLOGFILE":
+            del os.environ[name]
+    if scratch and not os.environ.get("HOME"):
+        os.environ["HOME"] = scratch
+
+
+def run(request: dict[str, Any]) -> dict[str, Any]:
+    params = {str(k): str(v) for k, v in request.get("params", {}).items()}
+    clean_environment(request.get("scratch"))
+    dsn, resolve = build_dsn(params)
+    loop = HarnessLoop(resolve)
+    asyncio.set_event_loop(loop)
+    started = time.monotonic()
+    try:
+        session = loop.run_until_complete(attempt(request, loop, dsn))
+        return {"result": "connected", "session": session}
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes evidence
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        log("".join(traceback.format_exception(exc)).rstrip())
+        return {"result": "failed", "evidence": evidence_of(exc, loop.attempts)}
+    finally:
+        log(f"attempt took {(time.monotonic() - started) * 1000:.0f} ms over {len(loop.attempts)} connection(s)")
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Evidence
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc)
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+def message_of(exc: BaseException, chain: list[BaseException]) -> str:
+    """The raw exception text, type and message, with its causes."""
+    return " <- ".join(describe(e) for e in chain) if chain else describe(exc)
+
+
+def cause_chain(exc: BaseException, attempts: list[Attempt]) -> list[BaseException]:
+    """``exc`` and what caused it, as far as the causes belong to the same connection.
+
+    asyncpg wraps a lost connection as ``ConnectionDoesNotExistError`` whose ``__cause__`` is
+    the transport error (an ``ssl.SSLError`` carrying a received alert, for instance) or the
+    server's error. But after a ``prefer``/``allow`` fallback it raises the second attempt's
+    error ``from`` the first attempt's (connect_utils.py ``_connect_addr``: ``raise
+    second_error from first_error``), so with two connections the causes describe the other
+    attempt and are not followed.
+    """
+    chain = [exc]
+    if len(attempts) > 1:
+        return chain
+    seen = {id(exc)}
+    cur = exc
+    while cur.__cause__ is not None and id(cur.__cause__) not in seen:
+        cur = cur.__cause__
+        seen.add(id(cur))
+        chain.append(cur)
+    return chain
+
+
+def is_server_error(exc: BaseException) -> bool:
+    """A PostgresError built from an ErrorResponse the server sent (it has a severity), not
+    one asyncpg made up itself such as ConnectionDoesNotExistError (class SQLSTATE 08003)."""
+    return isinstance(exc, apg_exc.PostgresError) and getattr(exc, "severity", None) is not None
+
+
+def ssl_symbol(exc: ssl.SSLError) -> Optional[str]:
+    """OpenSSL's reason symbol: ``exc.reason``, else derived from OpenSSL's reason text
+    ("[SSL] tlsv1 alert no application protocol (_ssl.c:...)") for symbols Python's table
+    lacks."""
+    if getattr(exc, "reason", None):
+        return exc.reason
+    text = str(exc)
+    if "] " in text:
+        text = text.split("] ", 1)[1].split(" (_ssl.c", 1)[0]
+        return text.strip().upper().replace(" ", "_") or None
+    return None
+
+
+def alert_of(exc: ssl.SSLError) -> Optional[int]:
+    return ALERT_BY_REASON.get(ssl_symbol(exc) or "")
+
+
+def asyncpg_frame(exc: BaseException, function: str) -> Optional[traceback.FrameSummary]:
+    """The innermost frame of asyncpg's ``connect_utils.<function>`` in the traceback, if the
+    exception passed through it."""
+    found = None
+    for fs in traceback.extract_tb(exc.__traceback__):
+        if fs.name == function and fs.filename.replace(os.sep, "/").endswith("asyncpg/connect_utils.py"):
+            found = fs
+    return found
+
+
+def asyncpg_locals(exc: BaseException, function: str) -> dict[str, Any]:
+    """The local variables of asyncpg's ``connect_utils.<function>`` frame at the raise."""
+    tb = exc.__traceback__
+    out: dict[str, Any] = {}
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == function and code.co_filename.replace(os.sep, "/").endswith("asyncpg/connect_utils.py"):
+            out = dict(tb.tb_frame.f_locals)
+        tb = tb.tb_next
+    return out
+
+
+def contains_certificate(path: Any) -> bool:
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=os.fspath(path))
+        return True
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def local_class_of_setup_error(exc: BaseException) -> Optional[str]:
+    """The class of an error asyncpg raised while turning the DSN into parameters and an
+    SSLContext (connect_utils.py ``_parse_connect_dsn_and_args``), before any connection.
+
+    Decided by which of asyncpg's calls raised it:
+    - ``ClientConfigurationError``: asyncpg rejected a parameter; its one file check, "root
+      certificate file ... does not exist" (verify-ca/verify-full without a root file), is
+      root-cert-missing.
+    - ``ssl.load_verify_locations(cafile=sslrootcert)``: a missing/unreadable root file is
+      root-cert-missing (asyncpg raises it for any sslmode >= require, where libpq only needs
+      it for verify-ca/verify-full), an unparsable one client-config-invalid.
+    - ``load_verify_locations(cafile=sslcrl)``: client-config-invalid (libpq ignores a CRL
+      file it cannot load; asyncpg refuses to connect).
+    - ``load_cert_chain(sslcert, keyfile=sslkey, password=...)``: OpenSSL does not say which
+      of the two files failed, so the adapter looks at the certificate file asyncpg used: when
+      it is missing or holds no certificate, client-config-invalid (libpq would just not send a
+      certificate); otherwise the key is at fault (missing, wrong passphrase, not matching):
+      client-key-unusable.
+    - anything else raised there (a non-numeric port, ...): client-config-invalid.
+    """
+    if isinstance(exc, apg_exc.ClientConfigurationError):
+        if str(exc.args[0] if exc.args else "").startswith("root certificate file"):
+            return "root-cert-missing"
+        return "client-config-invalid"
+    frame = asyncpg_frame(exc, "_parse_connect_dsn_and_args")
+    if frame is None:
+        return None
+    line = frame.line or ""
+    if "load_verify_locations" in line and "sslrootcert" in line:
+        return "root-cert-missing" if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError, NotADirectoryError)) else "client-config-invalid"
+    if "load_verify_locations" in line and "sslcrl" in line:
+        return "client-config-invalid"
+    if "load_cert_chain" in line or "sslcert" in line or "sslkey" in line:
+        cert = asyncpg_locals(exc, "_parse_connect_dsn_and_args").get("sslcert")
+        if cert is None or not os.path.isfile(os.fspath(cert)) or not contains_certificate(cert):
+            return "client-config-invalid"
+        return "client-key-unusable"
+    return "client-config-invalid"
+
+
+def evidence_of(exc: BaseException, attempts: list[Attempt]) -> dict[str, Any]:
+    """Structured evidence (docs/client-adapters.md) from what asyncpg raised."""
+    chain = cause_chain(exc, attempts)
+    ev: dict[str, Any] = {"message": message_of(exc, chain)}
+    if attempts:
+        ev["tls"] = attempts[-1].tls
+
+    # The connect timeout (asyncpg's `timeout`, or ours around the query). In 3.11
+    # asyncio.TimeoutError is TimeoutError, an OSError: test it first.
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        ev["timed_out"] = True
+        return ev
+
+    # Decided before any connection: asyncpg's parameter parsing and SSLContext set-up.
+    if not attempts:
+        local = local_class_of_setup_error(exc)
+        if local is not None:
+            ev["local"] = local
+            return ev
+
+    # The server's ErrorResponse: SQLSTATE and the server function that raised it (asyncpg
+    # exposes the 'R' field as server_source_function).
+    for e in chain:
+        if is_server_error(e):
+            ev["sqlstate"] = e.sqlstate
+            routine = getattr(e, "server_source_function", None)
+            if routine:
+                ev["routine"] = routine
+            return ev
+
+    for e in chain:
+        # We rejected the server's certificate (chain, validity, CRL, or Python's hostname
+        # check, which OpenSSL reports as verify codes 62 host / 64 IP address mismatch).
+        if isinstance(e, ssl.SSLCertVerificationError):
+            ev["server_cert_rejected"] = True
+            code = getattr(e, "verify_code", None)
+            if isinstance(code, int) and code != 0:
+                ev["verify_code"] = code
+            return ev
+        if isinstance(e, ssl.SSLError):
+            alert = alert_of(e)
+            if alert is not None:
+                ev["alert_received"] = alert
+                return ev
+            symbol = ssl_symbol(e)
+            if symbol in LOCAL_PROTOCOL_REASONS:
+                ev["local"] = "protocol-version-mismatch"
+            elif symbol in LOCAL_CONFIG_REASONS:
+                ev["local"] = "client-config-invalid"
+            return ev
+
+    # asyncpg's STARTTLS exchange: under sslmode=require and stricter, a server answering 'N'
+    # to SSLRequest makes TLSUpgradeProto fail with this fixed ConnectionError text (its only
+    # signal: connect_utils.py TLSUpgradeProto.data_received).
+    if type(exc) is ConnectionError and str(exc).endswith("rejected SSL upgrade"):
+        ev["local"] = "ssl-not-supported"
+        return ev
+
+    # Anything else (connection refused, reset without an alert, a closed connection): no
+    # structured field; the harness decides from the server log.
+    return ev
+
+
+def main() -> int:
+    raw = sys.stdin.read()
+    try:
+        request = json.loads(raw)
+        if request.get("version") != 1:
+            log(f"protocol version {request.get('version')!r}; this adapter speaks version 1")
+        answer = run(request)
+    except Exception as exc:  # noqa: BLE001 - a broken request is still answered
+        log("".join(traceback.format_exception(exc)).rstrip())
+        answer = {"result": "failed", "evidence": {"local": "unclassified", "message": f"adapter error: {describe(exc)}"}}
+    sys.stdout.write(json.dumps(answer) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
