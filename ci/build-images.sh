@@ -109,9 +109,12 @@ suite_of() {
 		18|19) echo sid ;;
 	esac
 }
+# On sid, postgresql-common depends on "systemd | systemd-standalone-tmpfiles
+# | ...": naming the standalone tmpfiles keeps full systemd (~20 MB) out.
 include_of() {
 	case "$1" in
-		19) echo 'postgresql-19/experimental,postgresql-client-19/experimental,libpq5/experimental' ;;
+		18) echo 'postgresql-18,systemd-standalone-tmpfiles' ;;
+		19) echo 'postgresql-19/experimental,postgresql-client-19/experimental,libpq5/experimental,systemd-standalone-tmpfiles' ;;
 		*) echo "postgresql-$1" ;;
 	esac
 }
@@ -181,6 +184,8 @@ fi
 install -m 0755 "$PGTLS_ENTRYPOINT" "$root/usr/local/bin/docker-entrypoint.sh"
 ln -sfn usr/local/bin/docker-entrypoint.sh "$root/docker-entrypoint.sh"
 mkdir -p "$root/docker-entrypoint-initdb.d"
+# where the harness installs its server key (install -o postgres ... /etc/pgtls/server.key)
+mkdir -p "$root/etc/pgtls"
 # like the official image: PGDATA and the socket dir exist, owned by postgres
 # (mmdebstrap's own /run cleanup is skipped: it would delete /run/postgresql)
 find "$root/run" -mindepth 1 -maxdepth 1 ! -name lock ! -name postgresql -exec rm -rf {} +
@@ -218,6 +223,8 @@ json_str() { # minimal JSON string quoting (the values here are plain ASCII)
 build_one() { # $1 = major; stdout/stderr go to the log file
 	local nn="$1" suite include recipe verfile version t0 t1 t2 work diff_id created old
 	suite="$(suite_of "$nn")"; include="$(include_of "$nn")"; recipe="$(recipe_of "$nn")"
+	local suite_label="$suite"
+	[ "$nn" != 19 ] || suite_label="sid+experimental"
 	verfile="$build_dir/pg$nn.version"
 	local -a sources=()
 	mapfile -t sources < <(sources_of "$nn" | sed "s#@DEB@#$deb#; s#@DEBSEC@#$debsec#")
@@ -260,13 +267,13 @@ build_one() { # $1 = major; stdout/stderr go to the log file
 		printf '"Entrypoint":["docker-entrypoint.sh"],"Cmd":["postgres"],'
 		printf '"ExposedPorts":{"5432/tcp":{}},"StopSignal":"SIGINT",'
 		printf '"Labels":{"pgtls.recipe":%s,"pgtls.pg-major":%s,"pgtls.pg-version":%s,"pgtls.debian-suite":%s,' \
-			"$(json_str "$recipe")" "$(json_str "$nn")" "$(json_str "$version")" "$(json_str "$suite")"
+			"$(json_str "$recipe")" "$(json_str "$nn")" "$(json_str "$version")" "$(json_str "$suite_label")"
 		printf '"org.opencontainers.image.title":"pgtls/postgres","org.opencontainers.image.version":%s,' "$(json_str "$version")"
 		printf '"org.opencontainers.image.description":%s}},' \
-			"$(json_str "PostgreSQL $nn from Debian $suite (mmdebstrap minbase) for the pgtls TLS conformance harness")"
+			"$(json_str "PostgreSQL $nn from Debian $suite_label (mmdebstrap minbase) for the pgtls TLS conformance harness")"
 		printf '"rootfs":{"type":"layers","diff_ids":["%s"]},' "$diff_id"
 		printf '"history":[{"created":"%s","created_by":%s}]}' "$created" \
-			"$(json_str "pgtls ci/build-images.sh: mmdebstrap --variant=minbase $suite + $include")"
+			"$(json_str "pgtls ci/build-images.sh: mmdebstrap --variant=minbase $suite_label + $include")"
 	} >"$work/config.json"
 	printf '[{"Config":"config.json","RepoTags":["%s:%s"],"Layers":["layer.tar"]}]' "$repo" "$nn" \
 		>"$work/manifest.json"
