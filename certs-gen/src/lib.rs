@@ -5,7 +5,9 @@
 //! a run are stable; validity is relative to the run's clock, so nothing ever expires in CI
 //! unless a scenario asks for it.
 //!
-//! ```toml
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let scenario = r#"
 //! [pki.root_ca]
 //! subject = "CN=Test root CA"
 //! ca = true
@@ -27,13 +29,26 @@
 //!
 //! [pki.client]
 //! issuer = "root_ca"
-//! key_format = "pkcs1-pem"
-//! extra_keys = [{ file = "client-encrypted", format = "pkcs8-pem", passphrase = "s3cret" }]
+//! subject = "CN=ssltestuser-dn,OU=Testing,OU=Engineering,O=PGDG"
+//! extra_keys = [{ file = "client-encrypted", format = "pkcs8-der", passphrase = "s3cret" }]
 //!
 //! [pki]
 //! bundles = ["root_ca+server_ca"]     # root_ca+server_ca.crt
 //! crl_files = ["root_ca+server_ca"]   # root_ca+server_ca.crl
 //! crl_dirs = ["root_ca+server_ca"]    # root_ca+server_ca.crldir/<hash>.r0
+//! "#;
+//! #[derive(serde::Deserialize)]
+//! struct Scenario { pki: pgtls_certs::PkiSpec }
+//! let spec = toml::from_str::<Scenario>(scenario)?.pki;
+//! pgtls_certs::validate(&spec)?;
+//!
+//! let out = tempfile::tempdir()?;
+//! let pki = pgtls_certs::generate(&spec, out.path(), &Default::default())?;
+//! assert!(pki.cert_path("server").unwrap().ends_with("server.crt"));
+//! assert!(pki.crl_path("server_ca").is_some()); // every CA has a CRL
+//! println!("client serial for pg_stat_ssl: {}", pki.serial("client").unwrap().decimal());
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! Per entity: `subject` (RFC 4514 `CN=a,O=b`, or `/O=b/CN=a` in encoding order; default
@@ -45,6 +60,21 @@
 //! `revoked` (`true` or `{ reason, date }`), `also_revoked_by`, `key_format`, `key_passphrase`,
 //! `der`, `extra_keys`, `crl = { this_update, next_update, number, hash }` and `cert = false`
 //! for key-only entities.
+//!
+//! # Outputs
+//!
+//! Keys are written 0600, everything else 0644. `bundles` entries become `<a>+<b>.crt` (the
+//! members' PEM in the order given), `crl_files` `<a>+<b>.crl`, `crl_dirs` `<a>+<b>.crldir/`
+//! holding `<hash>.r0` files named like `openssl rehash` (`.r1` on a hash collision). A
+//! single-member bundle or CRL file is the member's own file. `manifest.json` lists every file
+//! with its SHA-256. Files of a previous run in the same directory are replaced, not removed.
+//!
+//! `also_revoked_by = ["ca"]` lists a certificate's serial on further CAs' CRLs (a walkthrough
+//! we reproduce does this). OpenSSL matches CRL entries only against certificates from the
+//! CRL's issuer, so such an entry changes no verification result; it only shapes the CRL.
+//!
+//! Keys are cached per (key type, entity name) in memory and, with
+//! [`GenerateOptions::key_cache`], on disk; certificates and CRLs are signed afresh each run.
 //!
 //! # Why OpenSSL and not rcgen
 //!

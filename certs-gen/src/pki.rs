@@ -129,8 +129,9 @@ pub struct ManifestEntry {
     pub kind: FileKind,
     /// The entity the file belongs to (for keys: whose key file it is).
     pub entity: Option<String>,
-    /// Certificates: subject; CRLs: the issuing CA's subject.
+    /// Certificates: the subject, RFC 4514 (`CN=a,O=b`).
     pub subject: Option<String>,
+    /// Certificates: the issuer's subject; CRLs and CRL dir entries: the issuing CA's subject.
     pub issuer: Option<String>,
     /// Certificates: the serial in hex.
     pub serial: Option<String>,

@@ -98,10 +98,9 @@ impl Plan {
             keys: &keys,
             now,
         };
-        let mut nodes = (0..spec.entities().len())
+        let nodes = (0..spec.entities().len())
             .map(|i| node::build(&ctx, i))
             .collect::<Result<Vec<_>, _>>()?;
-        node::default_revocation_dates(&mut nodes, spec, now);
         check_serials(&nodes)?;
         let (bundles, crl_files, crl_dirs) = outputs::resolve(spec, &index, &nodes)?;
         outputs::check_key_files(&nodes)?;

@@ -50,7 +50,7 @@ pub(super) fn build(ctx: &Context<'_>, i: usize) -> Result<Node, Error> {
         hash: e.hash,
         key_usage: key_usage(e),
         eku: eku(e).map_err(|k| at("extended_key_usage", k))?,
-        revocation: revocation(e, issuer, ctx.now).map_err(|k| at("revoked", k))?,
+        revocation: revocation(ctx, e, issuer).map_err(|k| at("revoked", k))?,
         also_revoked_by: also_revoked_by(ctx, e).map_err(|k| at("also_revoked_by", k))?,
         key_file: key_file(e, key_type).map_err(|(f, k)| at(f, k))?,
         extra_keys: extra_keys(e, key_type).map_err(|k| at("extra_keys", k))?,
@@ -186,41 +186,29 @@ fn eku(e: &EntitySpec) -> Result<Vec<ExtendedKeyUsage>, ErrorKind> {
     Ok(e.extended_key_usage.clone())
 }
 
-/// The date is filled in later when absent: it defaults to the issuer's CRL `this_update`.
+/// Without a `date`, the entry is dated at the issuing CA's CRL `this_update`.
 fn revocation(
+    ctx: &Context<'_>,
     e: &EntitySpec,
     issuer: Option<usize>,
-    now: OffsetDateTime,
 ) -> Result<Option<PlannedRevocation>, ErrorKind> {
     let Some(r) = &e.revoked else { return Ok(None) };
-    if issuer.is_none() {
+    let Some(issuer) = issuer else {
         return Err(ErrorKind::RevokedRoot);
-    }
+    };
     let date = match r.date.as_deref() {
-        Some(d) => time(Some(d), "", now)?,
-        None => OffsetDateTime::UNIX_EPOCH, // placeholder, see `default_revocation_dates`
+        Some(d) => time(Some(d), "", ctx.now)?,
+        None => {
+            let crl = ctx.spec.entities()[issuer].1.crl.as_ref();
+            let this_update = crl.and_then(|c| c.this_update.as_deref());
+            // A bad `this_update` is reported on the issuer itself, so fall back quietly here.
+            time(this_update, DEFAULT_THIS_UPDATE, ctx.now).unwrap_or(ctx.now)
+        }
     };
     Ok(Some(PlannedRevocation {
         reason: r.reason,
         date,
     }))
-}
-
-pub(super) fn default_revocation_dates(nodes: &mut [Node], spec: &PkiSpec, now: OffsetDateTime) {
-    for (i, node) in nodes.iter_mut().enumerate() {
-        let explicit = spec.entities()[i]
-            .1
-            .revoked
-            .as_ref()
-            .and_then(|r| r.date.as_ref())
-            .is_some();
-        if let (Some(r), Some(issuer), false) = (&mut node.revocation, node.issuer, explicit) {
-            let crl = spec.entities()[issuer].1.crl.as_ref();
-            let this_update = crl.and_then(|c| c.this_update.as_deref());
-            // Already validated when the issuer's node was built.
-            r.date = time(this_update, DEFAULT_THIS_UPDATE, now).unwrap_or(now);
-        }
-    }
 }
 
 fn also_revoked_by(ctx: &Context<'_>, e: &EntitySpec) -> Result<Vec<usize>, ErrorKind> {
