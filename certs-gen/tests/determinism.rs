@@ -129,6 +129,14 @@ fn manifest_json_matches_and_describes_files() {
             f.path
         );
     }
+    let der = std::fs::read(pki.der_path("server").unwrap()).unwrap();
+    let pem_cert = common::load_cert(&pki.cert_path("server").unwrap());
+    let der_cert = openssl::x509::X509::from_der(&der).unwrap();
+    assert_eq!(
+        der_cert.to_der().unwrap(),
+        pem_cert.to_der().unwrap(),
+        "server.der is server.crt"
+    );
     let server = pki
         .manifest()
         .files
