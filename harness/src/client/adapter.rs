@@ -65,6 +65,7 @@ pub struct Evidence {
     pub routine: Option<String>,
     pub tls: Option<bool>,
     pub timed_out: bool,
+    pub reset: bool,
     pub message: String,
 }
 
@@ -162,6 +163,7 @@ impl Evidence {
             routine: self.routine,
             tls: self.tls,
             timed_out: self.timed_out,
+            reset: self.reset,
             message: self.message,
         })
     }

@@ -34,7 +34,10 @@ pub struct HbaContext<'a> {
 
 /// Classifies one failed attempt.
 pub fn classify(f: &ClientFailure, ev: &ServerEvidence, hba: &HbaContext) -> Failure {
-    let detail = detail(f, ev);
+    // The server's TLS accept line is only certain to be in the window when it was waited
+    // for: when the client rejected the server certificate without saying why.
+    let uses_accept_line = f.local.is_none() && ((f.server_cert_rejected && f.verify_code.is_none()) || f.reset);
+    let detail = detail(f, ev, uses_accept_line);
     let mut out = Failure {
         class: FailureClass::Unclassified,
         side: Side::Client,
@@ -131,12 +134,19 @@ fn would_match_over_tls(hba: &HbaContext) -> bool {
     matches!(hba::evaluate(hba.lines, &query(hba, true), hba.roles), HbaMatch::Line(l) if l.method != "reject")
 }
 
-fn detail(f: &ClientFailure, ev: &ServerEvidence) -> String {
+/// The client's message, plus what the server said that decided the class. Only reports that
+/// are certain to be in the window are used (the FATAL is logged before it is sent; the alert
+/// line is waited for), so details are stable from run to run.
+fn detail(f: &ClientFailure, ev: &ServerEvidence, with_accept_line: bool) -> String {
     let mut d = f.message.trim().to_owned();
-    let server: Vec<&str> = ev.lines.iter().map(String::as_str).filter(|l| !l.starts_with("LOG:  connection received")).collect();
-    if !server.is_empty() {
-        d.push_str("\nserver log: ");
-        d.push_str(&server.join(" | "));
+    if let Some(fatal) = &ev.fatal {
+        let line = format!("{}:  {}", fatal.severity, fatal.message);
+        if !d.contains(&line) {
+            d.push_str(&format!("\nserver: {line}"));
+        }
+    }
+    if let Some(line) = ev.tls_accept_message.as_ref().filter(|_| with_accept_line) {
+        d.push_str(&format!("\nserver: {line}"));
     }
     d
 }

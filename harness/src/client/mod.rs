@@ -79,6 +79,9 @@ pub struct ClientFailure {
     /// Whether the last attempt ran over TLS, when the client knows.
     pub tls: Option<bool>,
     pub timed_out: bool,
+    /// The connection was reset or closed without a TLS alert or server error: the server
+    /// log may know why.
+    pub reset: bool,
     /// The raw message; informative only.
     pub message: String,
 }

@@ -23,11 +23,11 @@ use crate::server::{Backend, Bootstrap, Instance, ServerConfig, ServerInfo, Star
 pub fn unmet(req: &Requires, info: &ServerInfo) -> Option<String> {
     if let Some(pg) = &req.pg {
         if !pg.matches(info.version) {
-            return Some(format!("needs PostgreSQL {pg}; the server is {}", info.version));
+            return Some(format!("needs PostgreSQL {pg}; the server is PostgreSQL {}", info.version.major));
         }
     }
     if let Some(missing) = req.settings.iter().find(|s| !info.settings.contains(s.as_str())) {
-        return Some(format!("server setting `{missing}` does not exist in PostgreSQL {}", info.version));
+        return Some(format!("server setting `{missing}` does not exist in PostgreSQL {}", info.version.major));
     }
     if req.root && !nix::unistd::geteuid().is_root() {
         return Some("needs root to give a file to another owner".into());
@@ -223,7 +223,7 @@ impl Session {
             }
             ClientReport::Failed(f) => f,
         };
-        let needs_alert = failure.server_cert_rejected && failure.verify_code.is_none();
+        let needs_alert = (failure.server_cert_rejected && failure.verify_code.is_none()) || failure.reset;
         let ev = self.evidence(offset, needs_alert).await;
         let mut failure = failure;
         if failure.tls.is_none() {

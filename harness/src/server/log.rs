@@ -77,6 +77,8 @@ pub struct ServerEvidence {
     pub alert_received: Option<u8>,
     /// The server's own TLS accept failed (e.g. it rejected the client certificate).
     pub tls_accept_failed: bool,
+    /// The message of that failure.
+    pub tls_accept_message: Option<String>,
     /// Backends that took part: one per connection attempt the client made.
     pub backends: usize,
     /// The window's reports, one line each, for failure details.
@@ -104,6 +106,7 @@ impl ServerEvidence {
             }
             if is_tls_accept_failure(e) {
                 ev.tls_accept_failed = true;
+                ev.tls_accept_message = Some(e.message.clone());
                 if let Some(alert) = crate::outcome::alert_from_reason(&e.message) {
                     ev.alert_received = Some(alert);
                 }

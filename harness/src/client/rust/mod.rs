@@ -180,6 +180,8 @@ fn evidence(e: &tokio_postgres::Error, s: &Settings, mode: Mode, started: bool, 
                 f.alert_received = Some(a.alert);
                 f.message = a.to_string();
             } else {
+                use std::io::ErrorKind::*;
+                f.reset = matches!(io.kind(), ConnectionReset | BrokenPipe | UnexpectedEof | ConnectionAborted);
                 f.message = format!("{e}: {io}");
             }
             return f;
