@@ -130,6 +130,9 @@ pub fn spawn_tied(mut cmd: Command) -> io::Result<Child> {
             if libc::getppid() != parent {
                 return Err(io::Error::other("parent exited during spawn"));
             }
+            // A session of its own: no controlling terminal, so a server asked for a key
+            // passphrase without `ssl_passphrase_command` fails instead of prompting on /dev/tty.
+            libc::setsid();
             Ok(())
         });
     }

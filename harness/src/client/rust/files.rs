@@ -108,7 +108,11 @@ pub fn load_client_cert(b: &mut SslContextBuilder, cert: &str, key: &str, passwo
         b.add_extra_chain_cert(extra.clone()).map_err(ssl_local)?;
     }
     let pkey = load_key(key, password)?;
-    b.set_private_key(&pkey).map_err(ssl_local)?;
+    // libpq: SSL_CTX_use_PrivateKey_file fails ("key values mismatch") for a key that does
+    // not belong to the certificate, reported as "could not load private key file".
+    b.set_private_key(&pkey).map_err(|e| {
+        local(FailureClass::ClientKeyUnusable, format!("could not load private key file \"{key}\": {}", first_reason(&e)))
+    })?;
     b.check_private_key()
         .map_err(|_| local(FailureClass::ClientKeyUnusable, format!("certificate does not match private key file \"{key}\"")))?;
     Ok(true)
