@@ -272,7 +272,8 @@ impl Session {
         self.instance.stop().await;
     }
 
-    /// libpq keywords with files resolved; `host`, `hostaddr`, `port` and `user` defaulted.
+    /// libpq keywords with files resolved; `host`, `hostaddr`, `port`, `user` and `dbname`
+    /// defaulted (`localhost`, the server's address and port, `postgres`, `postgres`).
     pub fn request(&mut self, case: &Case, timeout: Duration) -> ConnectRequest {
         self.attempt_no += 1;
         let scratch = self.scratch.path().join(format!("attempt-{}", self.attempt_no));
@@ -283,6 +284,7 @@ impl Session {
             ("hostaddr".to_owned(), ep.addr.to_string()),
             ("port".to_owned(), ep.port.to_string()),
             ("user".to_owned(), "postgres".to_owned()),
+            ("dbname".to_owned(), "postgres".to_owned()),
         ];
         let mut secrets = Vec::new();
         for (kw, v) in &case.client.0 {
