@@ -22,6 +22,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import socket
 import ssl
 import sys
 import time
@@ -125,6 +126,26 @@ class Attempt:
     """One TCP connection asyncpg opened (``prefer``/``allow`` may open two)."""
 
     tls: bool = False  # TLS established on it (STARTTLS or direct)
+    # For reading an alert asyncio dropped (see buffered_alert): asyncio's SSLProtocol of the
+    # session and a duplicate descriptor of its TCP socket, both taken once TLS is up.
+    ssl_protocol: Any = None
+    raw: Optional[socket.socket] = None
+
+    def keep(self, ssl_transport: Any, plain_transport: Any) -> None:
+        """Called when TLS is established on this connection."""
+        self.tls = True
+        self.ssl_protocol = getattr(ssl_transport, "_ssl_protocol", None)
+        sock = plain_transport.get_extra_info("socket") if plain_transport is not None else None
+        if sock is not None:
+            try:
+                self.raw = socket.fromfd(sock.fileno(), sock.family, sock.type)
+            except OSError:
+                self.raw = None
+
+    def close(self) -> None:
+        if self.raw is not None:
+            self.raw.close()
+            self.raw = None
 
 
 class HarnessLoop(asyncio.SelectorEventLoop):
@@ -142,7 +163,10 @@ class HarnessLoop(asyncio.SelectorEventLoop):
     Tracking: each ``create_connection`` is a new attempt; a successful ``start_tls`` (or a
     ``create_connection`` with ``ssl=``) marks it as encrypted. That is how the adapter knows
     whether the attempt that produced a server error ran over TLS (the ``tls`` evidence field),
-    which asyncpg's exceptions do not say.
+    which asyncpg's exceptions do not say. Once TLS is up the attempt also keeps asyncio's
+    SSLProtocol and a duplicate of the socket descriptor, only to read an alert asyncio left
+    unread after a reset (:func:`buffered_alert`); the duplicates are closed when the attempt
+    ends.
     """
 
     def __init__(self, resolve: Optional[dict[str, str]] = None) -> None:
@@ -161,14 +185,64 @@ class HarnessLoop(asyncio.SelectorEventLoop):
         self.attempts.append(attempt)
         result = await super().create_connection(protocol_factory, host, port, *args, **kwargs)
         if kwargs.get("ssl"):
-            attempt.tls = True
+            # Direct TLS: the SSL transport's "socket" extra is the TCP socket.
+            attempt.keep(result[0], result[0])
         return result
 
     async def start_tls(self, transport, protocol, sslcontext, **kwargs):
         result = await super().start_tls(transport, protocol, sslcontext, **kwargs)
         if result is not None and self.attempts:
-            self.attempts[-1].tls = True
+            self.attempts[-1].keep(result, transport)
         return result
+
+
+# A connection the peer reset or closed under asyncio's feet.
+RESET_ERRORS = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+
+
+def buffered_alert(attempt: Attempt) -> Optional[ssl.SSLError]:
+    """The TLS alert the server sent before closing, when asyncio dropped it unread.
+
+    Under TLS 1.3 the server verifies the client certificate after the client's side of the
+    handshake has finished: it sends an alert and closes while asyncpg writes its startup
+    packet. When that write meets the server's reset first, asyncio's socket transport fails
+    with ConnectionResetError (selector_events.py ``write`` -> ``_fatal_error`` ->
+    ``_force_close``) and never reads the alert already waiting in the socket buffer; asyncpg
+    then reports ``ConnectionDoesNotExistError`` caused by the reset (about one attempt in five
+    here). The failure is the same either way; to report *why*, the adapter reads what is left
+    through its duplicate descriptor and feeds it to the session's SSLObject, which decrypts
+    the alert record and raises it. This runs after asyncpg has given up and changes nothing it
+    does; the evidence message says when an alert was recovered this way. (The Rust client does
+    the same for the same race.)
+    """
+    proto, raw = attempt.ssl_protocol, attempt.raw
+    incoming = getattr(proto, "_incoming", None)
+    sslobj = getattr(proto, "_sslobj", None)
+    if raw is None or incoming is None or sslobj is None:
+        return None
+    data = bytearray()
+    try:
+        raw.setblocking(False)
+        while len(data) < (1 << 20):
+            chunk = raw.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    if data:
+        incoming.write(bytes(data))
+    try:
+        for _ in range(64):
+            if not sslobj.read(65536):
+                break
+    except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+        return None
+    except ssl.SSLError as e:
+        return e
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,8 +310,17 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         log("".join(traceback.format_exception(exc)).rstrip())
-        return {"result": "failed", "evidence": evidence_of(exc, loop.attempts)}
+        recovered = None
+        chain = cause_chain(exc, loop.attempts)
+        if (loop.attempts and loop.attempts[-1].tls and any(isinstance(e, RESET_ERRORS) for e in chain)
+                and not any(isinstance(e, ssl.SSLError) or is_server_error(e) for e in chain)):
+            recovered = buffered_alert(loop.attempts[-1])
+            if recovered is not None:
+                log(f"alert recovered from the socket buffer: {describe(recovered)}")
+        return {"result": "failed", "evidence": evidence_of(exc, loop.attempts, recovered)}
     finally:
+        for a in loop.attempts:
+            a.close()
         log(f"attempt took {(time.monotonic() - started) * 1000:.0f} ms over {len(loop.attempts)} connection(s)")
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())
@@ -376,8 +459,11 @@ def local_class_of_setup_error(exc: BaseException) -> Optional[str]:
     return "client-config-invalid"
 
 
-def evidence_of(exc: BaseException, attempts: list[Attempt]) -> dict[str, Any]:
-    """Structured evidence (docs/client-adapters.md) from what asyncpg raised."""
+def evidence_of(exc: BaseException, attempts: list[Attempt], recovered: Optional[ssl.SSLError] = None) -> dict[str, Any]:
+    """Structured evidence (docs/client-adapters.md) from what asyncpg raised.
+
+    ``recovered`` is an alert asyncio left unread after a reset (:func:`buffered_alert`); it is
+    used only when asyncpg's own error carries nothing more specific."""
     chain = cause_chain(exc, attempts)
     ev: dict[str, Any] = {"message": message_of(exc, chain)}
     if attempts:
@@ -425,6 +511,13 @@ def evidence_of(exc: BaseException, attempts: list[Attempt]) -> dict[str, Any]:
                 ev["local"] = "protocol-version-mismatch"
             elif symbol in LOCAL_CONFIG_REASONS:
                 ev["local"] = "client-config-invalid"
+            return ev
+
+    if recovered is not None and any(isinstance(e, RESET_ERRORS) for e in chain):
+        alert = alert_of(recovered)
+        if alert is not None:
+            ev["alert_received"] = alert
+            ev["message"] += f" [alert left unread in the socket buffer: {describe(recovered)}]"
             return ev
 
     # asyncpg's STARTTLS exchange: under sslmode=require and stricter, a server answering 'N'

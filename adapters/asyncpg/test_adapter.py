@@ -147,6 +147,17 @@ class EvidenceTest(unittest.TestCase):
         ev = evidence_of(ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 1)"), self.one)
         self.assertEqual(set(ev), {"message", "tls"})
 
+    def test_alert_recovered_after_a_reset(self):
+        lost = apg_exc.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+        lost.__cause__ = ConnectionResetError(104, "Connection reset by peer")
+        alert = ssl_error("SSLV3_ALERT_CERTIFICATE_REVOKED", "sslv3 alert certificate revoked")
+        ev = evidence_of(lost, [Attempt(tls=True)], recovered=alert)
+        self.assertEqual(ev["alert_received"], 44)
+        self.assertIn("unread in the socket buffer", ev["message"])
+        # Only a reset makes a recovered alert relevant.
+        ev = evidence_of(apg_exc.ConnectionDoesNotExistError("closed"), [Attempt(tls=True)], recovered=alert)
+        self.assertNotIn("alert_received", ev)
+
     def test_server_without_ssl(self):
         e = ConnectionError('PostgreSQL server at "h:1" rejected SSL upgrade')
         self.assertEqual(evidence_of(e, self.one)["local"], "ssl-not-supported")
@@ -159,9 +170,10 @@ class EvidenceTest(unittest.TestCase):
 
 
 @unittest.skipUnless(shutil.which("openssl"), "needs the openssl command to make test certificates")
-class AsyncpgSetupErrorsTest(unittest.TestCase):
-    """Errors asyncpg itself raises while building its SSLContext (no server is contacted:
-    the port is closed, and these fail before connecting)."""
+class FilesTest(unittest.TestCase):
+    """With real certificate files: errors asyncpg itself raises while building its
+    SSLContext (no server is contacted: these fail before connecting, or at the closed port),
+    and alert recovery on an in-memory TLS session."""
 
     @classmethod
     def setUpClass(cls):
@@ -228,6 +240,54 @@ class AsyncpgSetupErrorsTest(unittest.TestCase):
                       {"sslnegotiation": "direct", "sslmode": "prefer"}):
             ev = self.outcome(**extra)
             self.assertEqual(ev.get("local"), "client-config-invalid", (extra, ev))
+
+    def test_buffered_alert_is_decrypted_from_the_socket(self):
+        """A TLS 1.3 server rejecting the client certificate after the client's handshake is
+        done: the alert it sends is read from the socket and decrypted with the session."""
+        import socket
+        import types
+        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.load_cert_chain(self.path("a.crt"), self.path("a.key"))
+        server.load_verify_locations(cafile=self.path("a.crt"))
+        server.verify_mode = ssl.CERT_REQUIRED
+        client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        client.check_hostname = False
+        client.verify_mode = ssl.CERT_NONE
+        client.minimum_version = ssl.TLSVersion.TLSv1_3
+        client.load_cert_chain(self.path("b.crt"), self.path("b.key"))  # not trusted by the server
+        c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+        cobj = client.wrap_bio(c_in, c_out)
+        sobj = server.wrap_bio(s_in, s_out, server_side=True)
+        client_done = server_failed = False
+        for _ in range(10):
+            if not client_done:
+                try:
+                    cobj.do_handshake()
+                    client_done = True
+                except ssl.SSLWantReadError:
+                    pass
+            s_in.write(c_out.read())
+            if not server_failed:
+                try:
+                    sobj.do_handshake()
+                except ssl.SSLWantReadError:
+                    pass
+                except ssl.SSLError:
+                    server_failed = True
+            if client_done and server_failed:
+                break
+            c_in.write(s_out.read())
+        self.assertTrue(client_done and server_failed)
+        ours, theirs = socket.socketpair()
+        try:
+            theirs.sendall(s_out.read())  # the alert, still unread on our side
+            theirs.close()
+            attempt = Attempt(tls=True, ssl_protocol=types.SimpleNamespace(_incoming=c_in, _sslobj=cobj), raw=ours)
+            err = adapter.buffered_alert(attempt)
+        finally:
+            ours.close()
+        self.assertIsInstance(err, ssl.SSLError)
+        self.assertEqual(adapter.alert_of(err), 48)
 
     def test_right_passphrase_gets_to_the_network(self):
         ev = self.outcome(sslmode="require", sslcert=self.path("a.crt"), sslkey=self.path("a-enc.key"), sslpassword="secret")
