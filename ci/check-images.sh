@@ -87,7 +87,7 @@ start() {
 	cid="$(docker run -d --label "pgtls.check-run=$run_id" -p 127.0.0.1::5432 \
 		-e POSTGRES_HOST_AUTH_METHOD=trust "$@" "$image" "${server_args[@]}")"
 	t1="$(now_ms)"
-	port="$(docker port "$cid" 5432/tcp | sed -n 's/^127\.0\.0\.1:\([0-9]*\)$/\1/p' | head -n1)"
+	port="$(docker port "$cid" 5432/tcp | sed -n 's/^127\.0\.0\.1:\([0-9]*\)$/\1/p')"
 	[ -n "$port" ] || { echo "no published 127.0.0.1 port for $cid" >&2; return 1; }
 	deadline=$((t0 + timeout_s * 1000))
 	until PGOPTIONS= psql "$(conninfo "$port")" -XAtqc 'select 1' >/dev/null 2>&1; do
@@ -137,8 +137,10 @@ check_major() {
 			local sslgid; sslgid="$(docker exec "$cid" getent group ssl-cert | cut -d: -f3)"
 			docker exec "$cid" grep -qE "^Groups:.*\\b$sslgid\\b" /proc/1/status \
 				|| { echo "  FAIL: the server process is not in group ssl-cert" >&2; return 1; }
-			out="$(docker logs "$cid" 2>/dev/null | grep -c 'ready to accept connections' || true)"
-			err="$(docker logs "$cid" 2>&1 >/dev/null | grep -c 'ready to accept connections' || true)"
+			out="$(docker logs "$cid" 2>/dev/null)"
+			err="$(docker logs "$cid" 2>&1 >/dev/null)"
+			out="$(grep -c 'ready to accept connections' <<<"$out" || true)"
+			err="$(grep -c 'ready to accept connections' <<<"$err" || true)"
 			echo "  'ready to accept connections' lines: stderr $err, stdout $out"
 			[ "$err" = 1 ] && [ "$out" = 0 ] || { echo "  FAIL: expected the ready line once on stderr only" >&2; return 1; }
 		fi
@@ -157,7 +159,9 @@ check_major() {
 	start "$image"
 	local init_cid="$cid" committed_image="pgtls-check/postgres:$nn-initialised"
 	docker stop -t 30 "$init_cid" >/dev/null
-	docker logs "$init_cid" 2>&1 | grep -q 'database system is shut down' \
+	# (logs captured first: `docker logs | grep -q` can fail under pipefail when
+	# grep exits early and docker logs gets SIGPIPE)
+	[[ "$(docker logs "$init_cid" 2>&1)" == *'database system is shut down'* ]] \
 		|| { echo "  FAIL: no clean shutdown on docker stop" >&2; return 1; }
 	docker commit "$init_cid" "$committed_image" >/dev/null
 	remove "$init_cid"
@@ -165,7 +169,7 @@ check_major() {
 		start "$committed_image" --rm
 		committed+=("$ready_ms")
 		echo "  committed data dir #$i: first TLS connection after $ready_ms ms"
-		docker logs "$cid" 2>/dev/null | grep -q 'Skipping initialization' \
+		[[ "$(docker logs "$cid" 2>/dev/null)" == *'Skipping initialization'* ]] \
 			|| { echo "  FAIL: the committed image ran initdb again" >&2; return 1; }
 		[ "$(q "$port" 'select ssl from pg_stat_ssl where pid = pg_backend_pid()')" = t ] \
 			|| { echo "  FAIL: no TLS on the committed image" >&2; return 1; }
