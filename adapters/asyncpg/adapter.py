@@ -480,6 +480,10 @@ def evidence_of(exc: BaseException, attempts: list[Attempt], recovered: Optional
         local = local_class_of_setup_error(exc)
         if local is not None:
             ev["local"] = local
+            # OpenSSL's file errors name no file: say which asyncpg call raised.
+            frame = asyncpg_frame(exc, "_parse_connect_dsn_and_args")
+            if frame is not None and not isinstance(exc, apg_exc.ClientConfigurationError):
+                ev["message"] += f" (in asyncpg connect_utils.py:{frame.lineno}: {(frame.line or '').strip()})"
             return ev
 
     # The server's ErrorResponse: SQLSTATE and the server function that raised it (asyncpg
