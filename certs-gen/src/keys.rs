@@ -162,7 +162,33 @@ impl KeyFormat {
 ///
 /// OpenSSL 3.0 writes PKCS#8 v1 (no embedded public key), which is what OpenSSL 3.0 itself and
 /// therefore PostgreSQL/libpq built on it can read back; v2 Ed25519 keys are rejected there.
+///
+/// PBKDF2 makes an encrypted encoding cost 1–2 ms, a third of a whole cached run, so encrypted
+/// bytes are reused within the process for the same key, format and passphrase (a fresh salt
+/// per run buys a test fixture nothing). The cache is keyed by the public key itself, so a
+/// regenerated key can never be paired with stale ciphertext.
 pub(crate) fn encode(
+    key: &PKey<Private>,
+    format: KeyFormat,
+    passphrase: Option<&str>,
+) -> Result<Vec<u8>, ErrorStack> {
+    let Some(pass) = passphrase else {
+        return encode_uncached(key, format, None);
+    };
+    let id = (
+        openssl::sha::sha256(&key.public_key_to_der()?),
+        format,
+        pass.to_owned(),
+    );
+    if let Some(bytes) = lock(encrypted_cache()).get(&id) {
+        return Ok(bytes.clone());
+    }
+    let bytes = encode_uncached(key, format, Some(pass))?;
+    lock(encrypted_cache()).insert(id, bytes.clone());
+    Ok(bytes)
+}
+
+fn encode_uncached(
     key: &PKey<Private>,
     format: KeyFormat,
     passphrase: Option<&str>,
@@ -181,6 +207,13 @@ pub(crate) fn encode(
     }
 }
 
+type EncryptedCache = Mutex<HashMap<([u8; 32], KeyFormat, String), Vec<u8>>>;
+
+fn encrypted_cache() -> &'static EncryptedCache {
+    static CACHE: OnceLock<EncryptedCache> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
 /// One slot per cache id. Threads that miss on the same id queue on the slot's own lock, so a
 /// key is generated once even when parallel tests ask for it at the same moment, while
 /// different keys are still generated in parallel.
@@ -196,6 +229,7 @@ fn memory_cache() -> &'static MemoryCache {
 #[doc(hidden)]
 pub fn clear_memory_key_cache() {
     lock(memory_cache()).clear();
+    lock(encrypted_cache()).clear();
 }
 
 /// A poisoned lock only means another thread panicked while holding it; the data is still a

@@ -230,3 +230,23 @@ key = "ed25519"
     assert!(!pub_of(&first, "cache-test-ca").public_eq(&pub_of(&third, "cache-test-ca")));
     assert!(PKey::private_key_from_pem(&std::fs::read(&cached).unwrap()).is_ok());
 }
+
+#[test]
+fn encrypted_encodings_are_reused_only_for_the_same_key_and_passphrase() {
+    let layout = |pass: &str| spec(&format!("[pki.enc-reuse]\nkey_passphrase = \"{pass}\""));
+    let key_bytes = |s: &pgtls_certs::PkiSpec| {
+        let (_d, pki) = common::generate(s);
+        std::fs::read(pki.key_path("enc-reuse").unwrap()).unwrap()
+    };
+    let a = key_bytes(&layout("one"));
+    assert_eq!(
+        a,
+        key_bytes(&layout("one")),
+        "same key and passphrase: same bytes"
+    );
+    let b = key_bytes(&layout("two"));
+    assert_ne!(a, b);
+    let one = PKey::private_key_from_pem_passphrase(&a, b"one").unwrap();
+    let two = PKey::private_key_from_pem_passphrase(&b, b"two").unwrap();
+    assert!(one.public_eq(&two), "both encrypt the cached key");
+}
