@@ -155,10 +155,13 @@ class HarnessLoop(asyncio.SelectorEventLoop):
     and sends SNI for, ``host``. asyncpg has no ``hostaddr``; it hands ``host`` to
     ``loop.create_connection()`` and uses the same name as ``server_hostname`` for the TLS
     handshake (connect_utils.py ``_create_ssl_connection``: ``start_tls(...,
-    server_hostname=host)``; direct TLS: ``create_connection(..., ssl=...)``, which defaults
-    ``server_hostname`` to the host). So the adapter gives asyncpg the real ``host`` and makes
-    this loop resolve that one name to ``hostaddr``: asyncpg then behaves exactly as it would if
-    ``host`` resolved to that address in DNS. Every other name resolves normally.
+    server_hostname=host)``; direct TLS: ``create_connection(..., ssl=...)``, where asyncio
+    defaults ``server_hostname`` to the host). So the adapter gives asyncpg the real ``host``
+    and this loop opens the TCP connection to ``hostaddr`` whenever asyncpg asks for that
+    host, keeping the host as asyncio's default ``server_hostname``: asyncpg behaves exactly as
+    it would if ``host`` resolved to that address. This is done in ``create_connection`` rather
+    than ``getaddrinfo`` because asyncio never resolves an IP-literal host (a case may name
+    one that is not the server's address; no packet may go there).
 
     Tracking: each ``create_connection`` is a new attempt; a successful ``start_tls`` (or a
     ``create_connection`` with ``ssl=``) marks it as encrypted. That is how the adapter knows
@@ -174,13 +177,11 @@ class HarnessLoop(asyncio.SelectorEventLoop):
         self.resolve = dict(resolve or {})
         self.attempts: list[Attempt] = []
 
-    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):  # noqa: A002
-        if isinstance(host, bytes):
-            host = host.decode("idna")
-        host = self.resolve.get(host, host)
-        return await super().getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
-
     async def create_connection(self, protocol_factory, host=None, port=None, *args, **kwargs):
+        if host is not None and host in self.resolve:
+            if kwargs.get("ssl") and kwargs.get("server_hostname") is None and kwargs.get("sock") is None:
+                kwargs["server_hostname"] = host  # asyncio's own default: the host asked for
+            host = self.resolve[host]
         attempt = Attempt()
         self.attempts.append(attempt)
         result = await super().create_connection(protocol_factory, host, port, *args, **kwargs)

@@ -74,14 +74,25 @@ class DsnTest(unittest.TestCase):
         query = urllib.parse.parse_qs(urllib.parse.urlparse(dsn).query, strict_parsing=True)
         self.assertNotIn("sslrootcert", query)
 
-    def test_loop_resolves_only_the_host_to_hostaddr(self):
-        loop = HarnessLoop({"dbhost.yourdomain.com": "127.0.0.1"})
+    def test_loop_connects_to_hostaddr_for_the_host_only(self):
+        import socket
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        port = listener.getsockname()[1]
+        # An IP-literal host that is not the server's: asyncio would not resolve it, the loop
+        # must still go to hostaddr (and nowhere else).
+        loop = HarnessLoop({"dbhost.yourdomain.com": "127.0.0.1", "192.0.2.1": "127.0.0.1"})
         try:
-            infos = loop.run_until_complete(loop.getaddrinfo("dbhost.yourdomain.com", 5432, type=0))
-            self.assertTrue(infos)
-            self.assertTrue(all(info[4][0] == "127.0.0.1" for info in infos))
+            for host in ("dbhost.yourdomain.com", "192.0.2.1"):
+                tr, _ = loop.run_until_complete(loop.create_connection(asyncio.Protocol, host, port))
+                self.assertEqual(tr.get_extra_info("peername")[0], "127.0.0.1")
+                tr.close()
+            self.assertEqual([a.tls for a in loop.attempts], [False, False])
         finally:
+            loop.run_until_complete(asyncio.sleep(0))
             loop.close()
+            listener.close()
 
 
 class EvidenceTest(unittest.TestCase):
