@@ -69,13 +69,9 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    // The kind is part of this error's own message, so the chain continues with the kind's
-    // underlying cause (an io or OpenSSL error) rather than repeating the kind.
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        std::error::Error::source(&self.0.kind)
-    }
-}
+// The kind and its cause are part of this error's own message, so there is no `source()`:
+// a chain would only repeat them.
+impl std::error::Error for Error {}
 
 /// Renders ` (hint: did you mean "x"?)` when a close name exists.
 pub(crate) struct Hint<'a>(pub &'a Option<String>);
@@ -168,18 +164,18 @@ pub enum ErrorKind {
     RevokedRoot,
     #[error("{0}")]
     Conflict(String),
-    #[error("could not {action} {}", path.display())]
+    /// The cause is part of the message (not a `source()`), because callers commonly print
+    /// only the top-level error and "could not write x" alone does not say what to fix.
+    #[error("could not {action} {}: {cause}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("openssl failed to {action}")]
+    #[error("openssl failed to {action}: {cause}")]
     Crypto {
         action: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        cause: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -187,7 +183,7 @@ impl ErrorKind {
     pub(crate) fn crypto(action: impl Into<String>, source: openssl::error::ErrorStack) -> Self {
         ErrorKind::Crypto {
             action: action.into(),
-            source: Box::new(source),
+            cause: Box::new(source),
         }
     }
 

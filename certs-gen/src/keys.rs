@@ -299,7 +299,7 @@ fn obtain_from_disk(key_type: KeyType, id: &str, dir: &Path) -> Result<PKey<Priv
     write_atomically(dir, &path, &pem).map_err(|source| ErrorKind::Io {
         action: "write key cache file",
         path: path.clone(),
-        source,
+        cause: source,
     })?;
     Ok(key)
 }

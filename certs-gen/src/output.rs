@@ -59,7 +59,7 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
         Error::new(ErrorKind::Io {
             action: "write",
             path: path.to_owned(),
-            source,
+            cause: source,
         })
     };
     let mut f = fs::OpenOptions::new()
@@ -83,7 +83,7 @@ pub(crate) fn write(plan: &Plan, m: &Material, out_dir: &Path) -> Result<Pki, Er
         Error::new(ErrorKind::Io {
             action: "create",
             path: out_dir.to_owned(),
-            source,
+            cause: source,
         })
     })?;
     let mut w = Writer {
@@ -292,7 +292,7 @@ fn write_crl_dirs(
             Error::new(ErrorKind::Io {
                 action,
                 path: dir.clone(),
-                source,
+                cause: source,
             })
         };
         if dir.exists() {
@@ -321,7 +321,7 @@ fn write_manifest(pki: &Pki) -> Result<(), Error> {
         Error::new(ErrorKind::Io {
             action: "serialize",
             path: path.clone(),
-            source: std::io::Error::other(e),
+            cause: std::io::Error::other(e),
         })
     })?;
     write_file(&path, &json, 0o644)

@@ -268,3 +268,16 @@ fn ca_only_options_on_leaves() {
     let e = fails("[pki.s]\ncert = false\nder = true");
     at(&e, Some("s"), Some("der"));
 }
+
+#[test]
+fn io_errors_say_what_and_why() {
+    let s = common::spec("[pki.s]");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let e = pgtls_certs::generate(&s, file.path(), &GenerateOptions::default()).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Io { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("could not create") && msg.contains("File exists"),
+        "{msg}"
+    );
+}
