@@ -14,6 +14,9 @@
 #   2. fresh, no fsync: the same with POSTGRES_INITDB_ARGS=--no-sync.
 #   3. committed: an initialised, cleanly stopped container is `docker commit`ed
 #      (PGDATA is not a volume, so the data dir is in the image), then started.
+#   4. the harness's command: `bash -c 'install -o postgres ... /staging/server.key
+#      /etc/pgtls/server.key && exec docker-entrypoint.sh postgres -c ...'` with a
+#      throwaway certificate `docker cp`ed in, checked with sslmode=verify-full.
 # Times are from just before `docker run` to the first successful TLS
 # connection, in ms. Every container (and the committed image) is removed on
 # exit, also on failure or ^C. Exits non-zero if any check failed.
@@ -63,10 +66,25 @@ sweep() {
 		docker rmi -f "$c" >/dev/null 2>&1 || true
 	done
 }
-cleanup() { sweep; }
+cleanup() { sweep; [ -z "${tls_dir:-}" ] || rm -rf "$tls_dir"; [ -z "${res:-}" ] || rm -f "$res"; }
+# Each image is checked in a background job with its own process group
+# (set -m), so that on ^C/TERM the whole group (the subshell and its docker
+# run/psql children) can be stopped before the sweep. A `docker run` whose
+# client died may still complete in the daemon, hence the second sweep.
+child=
+on_signal() {
+	trap - INT TERM
+	if [ -n "$child" ]; then
+		kill -TERM -- "-$child" 2>/dev/null || true
+		wait "$child" 2>/dev/null || true
+		sweep
+		sleep 1
+	fi
+	exit "$1"
+}
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
 
 # ------------------------------------------------------------- helpers
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
@@ -81,16 +99,25 @@ q() { PGOPTIONS= psql "$(conninfo "$1")" -XAtq -F ' | ' -c "$2"; }
 # start IMAGE [docker run options...]: starts a container, waits for the first
 # TLS connection; sets cid, port, run_ms (docker run), ready_ms (total).
 start() {
-	local image="$1" t0 t1 t2 deadline n=0
+	local image="$1" t0 t1
 	shift
 	t0="$(now_ms)"
 	cid="$(docker run -d --label "pgtls.check-run=$run_id" -p 127.0.0.1::5432 \
 		-e POSTGRES_HOST_AUTH_METHOD=trust "$@" "$image" "${server_args[@]}")"
 	t1="$(now_ms)"
+	run_ms=$((t1 - t0))
+	wait_ready "$t0" "sslmode=require sslrootcert=/nonexistent/pgtls-check"
+}
+
+# wait_ready T0_MS SSLPARAMS: poll with the host's psql until a connection
+# to the published port succeeds; sets port and ready_ms.
+wait_ready() {
+	local t0="$1" ssl="$2" deadline n=0
 	port="$(docker port "$cid" 5432/tcp | sed -n 's/^127\.0\.0\.1:\([0-9]*\)$/\1/p')"
 	[ -n "$port" ] || { echo "no published 127.0.0.1 port for $cid" >&2; return 1; }
 	deadline=$((t0 + timeout_s * 1000))
-	until PGOPTIONS= psql "$(conninfo "$port")" -XAtqc 'select 1' >/dev/null 2>&1; do
+	until PGOPTIONS= psql "host=127.0.0.1 port=$port user=postgres dbname=postgres connect_timeout=3 $ssl" \
+		-XAtqc 'select 1' >/dev/null 2>&1; do
 		n=$((n + 1))
 		if [ $((n % 25)) = 0 ] && [ "$(docker inspect -f '{{.State.Running}}' "$cid" 2>/dev/null)" != true ]; then
 			echo "container exited before accepting connections; its log:" >&2
@@ -104,8 +131,32 @@ start() {
 		fi
 		sleep 0.02
 	done
-	t2="$(now_ms)"
-	run_ms=$((t1 - t0)) ready_ms=$((t2 - t0))
+	ready_ms=$(($(now_ms) - t0))
+}
+
+# The harness's pattern: a key copied in as root (0644), re-owned by the
+# command before the entrypoint runs; checked with verify-full against a
+# throwaway certificate for 127.0.0.1.
+harness_cmd='install -o postgres -g postgres -m 0600 /staging/server.key /etc/pgtls/server.key && exec docker-entrypoint.sh postgres -c ssl=on -c ssl_cert_file=/staging/server.crt -c ssl_key_file=/etc/pgtls/server.key'
+tls_dir=
+start_harness_style() { # IMAGE
+	local t0
+	if [ -z "$tls_dir" ]; then
+		tls_dir="$(mktemp -d)"
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+			-addext 'subjectAltName=IP:127.0.0.1,DNS:localhost' \
+			-keyout "$tls_dir/server.key" -out "$tls_dir/server.crt" 2>/dev/null
+		chmod 0644 "$tls_dir/server.key"
+		# mktemp -d is 0700, and `docker cp DIR/.` gives /staging that mode:
+		# postgres could then not read the certificate
+		chmod 0755 "$tls_dir"
+	fi
+	t0="$(now_ms)"
+	cid="$(docker create --label "pgtls.check-run=$run_id" -p 127.0.0.1::5432 \
+		-e POSTGRES_HOST_AUTH_METHOD=trust "$1" bash -c "$harness_cmd")"
+	docker cp "$tls_dir/." "$cid:/staging/"
+	docker start "$cid" >/dev/null
+	wait_ready "$t0" "sslmode=verify-full sslrootcert=$tls_dir/server.crt"
 }
 
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : int((a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
@@ -175,6 +226,16 @@ check_major() {
 			|| { echo "  FAIL: no TLS on the committed image" >&2; return 1; }
 		remove "$cid"
 	done
+	# 4. the harness's command pattern (on the committed image: quick)
+	if command -v openssl >/dev/null; then
+		start_harness_style "$committed_image"
+		echo "  harness-style start (key re-owned by the command, verify-full): TLS connection after $ready_ms ms:" \
+			"$(PGOPTIONS= psql "host=127.0.0.1 port=$port user=postgres dbname=postgres sslmode=verify-full sslrootcert=$tls_dir/server.crt" \
+				-XAtq -F ' | ' -c 'select ssl, version from pg_stat_ssl where pid = pg_backend_pid()')"
+		remove "$cid"
+	else
+		echo "  (no openssl on the host: harness-style start skipped)"
+	fi
 	docker rmi "$committed_image" >/dev/null
 
 	v="$(printf '%s' "$row" | sed -E 's/^PostgreSQL ([^ ]+).*/\1/')"
@@ -192,14 +253,19 @@ for nn in "${majors[@]}"; do
 	# a subshell outside any `||` context, so errexit applies inside check_major;
 	# the results come back through a file
 	res="$(mktemp)"
-	set +e
+	set -m
 	(
 		set -e
 		check_major "$nn"
 		printf '%s\n' "${summary[-1]}" >"$res"
-	)
+	) </dev/null &
+	child=$!
+	set +m
+	set +e
+	wait "$child"
 	rc=$?
 	set -e
+	child=
 	if [ "$rc" = 0 ]; then
 		summary+=("$(cat "$res")")
 	else
