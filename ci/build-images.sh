@@ -10,9 +10,10 @@
 # No registry is needed: each image is an mmdebstrap --variant=minbase root
 # filesystem (Debian's own postgresql-NN package) made into a one-layer image
 # by `docker load` of a hand-written image config (docker 20.10's
-# `docker import --change` cannot set STOPSIGNAL). The image follows the official postgres image's interface
-# (ci/images/docker-entrypoint.sh, POSTGRES_* variables, PGDATA, port 5432),
-# but declares no VOLUME, so initialised containers can be `docker commit`ed.
+# `docker import --change` cannot set STOPSIGNAL). The images follow the
+# official postgres image's interface (ci/images/docker-entrypoint.sh,
+# POSTGRES_* variables, PGDATA, port 5432) but declare no VOLUME, so
+# initialised containers can be `docker commit`ed with their data.
 #
 # An image is rebuilt only when it is missing or its recipe changed: the label
 # pgtls.recipe holds the sha256 of this script, the entrypoint and the
@@ -23,6 +24,8 @@
 #   PGTLS_BUILD_JOBS          parallel builds (default 2; same as -j)
 #   PGTLS_DEBIAN_MIRROR       .../debian URL (default: taken from /etc/apt/sources.list*)
 #   PGTLS_DEBIAN_SECURITY_MIRROR  .../debian-security URL (likewise)
+#   PGTLS_BUILD_TMPDIR        where mmdebstrap works (default /dev/shm if it
+#                             has 3 GiB free, else ci/build)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

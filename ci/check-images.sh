@@ -42,7 +42,8 @@ done
 
 die() { printf 'check-images: error: %s\n' "$*" >&2; exit 1; }
 command -v docker >/dev/null || die "the docker CLI is not installed"
-docker info >/dev/null 2>&1 || die "cannot reach the Docker daemon (DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock})"
+docker_err="$(docker version --format '{{.Server.Version}}' 2>&1 >/dev/null)" \
+	|| die "cannot reach the Docker daemon (DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}): $docker_err"
 command -v psql >/dev/null || die "the host's psql is needed (apt-get install postgresql-client)"
 
 if [ ${#majors[@]} -eq 0 ]; then
