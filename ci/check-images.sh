@@ -169,7 +169,7 @@ summary=()
 check_major() {
 	local nn="$1" image="$repo:$1" row fresh=() nosync=() committed=() i out err v lib snap
 	local size; size="$(docker image inspect -f '{{.Size}}' "$image")"
-	echo "== $image ($(docker image inspect -f '{{ index .Config.Labels "pgtls.pg-version" }}, Debian {{ index .Config.Labels "pgtls.debian-suite" }}' "$image"), $((size / 1048576)) MiB)"
+	echo "== $image ($(docker image inspect -f '{{ index .Config.Labels "pgtls.pg-version" }}, Debian {{ index .Config.Labels "pgtls.debian-suite" }}' "$image"), $(( (size + 524288) / 1048576 )) MiB)"
 
 	# 1. fresh data dir (initdb at start), with the checks
 	for i in $(seq 1 "$repeat"); do
