@@ -52,7 +52,7 @@ while [ $# -gt 0 ]; do
 		-j) [ $# -ge 2 ] || die "-j needs a number"; jobs="$2"; shift ;;
 		-j*) jobs="${1#-j}" ;;
 		-h|--help) usage; exit 0 ;;
-		13|15|17|18|19) majors+=("$1") ;;
+		13|15|17|18|19) [[ " ${majors[*]} " == *" $1 "* ]] || majors+=("$1") ;;
 		*) die "unknown argument '$1' (majors: 13 15 17 18 19; see --help)" ;;
 	esac
 	shift
