@@ -23,9 +23,35 @@ use crate::scenario::PgVersion;
 /// Keyword values that need a newer libpq than the keyword itself.
 const VALUE_GATES: &[(&str, &str, u32)] = &[("sslrootcert", "system", 16)];
 
+/// How to start psql: directly, or through another system's dynamic loader (the psql of a
+/// container image run on this host with the image's own glibc, libpq and OpenSSL).
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub psql: PathBuf,
+    /// `(ld.so, library path, OpenSSL config)` of the system psql belongs to.
+    pub loader: Option<(PathBuf, String, Option<PathBuf>)>,
+}
+
+impl Launch {
+    fn std_command(&self) -> std::process::Command {
+        let mut c = match &self.loader {
+            None => std::process::Command::new(&self.psql),
+            Some((ld, libs, _)) => {
+                let mut c = std::process::Command::new(ld);
+                c.arg("--library-path").arg(libs).arg(&self.psql);
+                c
+            }
+        };
+        if let Some((_, _, Some(conf))) = &self.loader {
+            c.env("OPENSSL_CONF", conf);
+        }
+        c
+    }
+}
+
 /// libpq through a psql binary.
 pub struct LibpqClient {
-    psql: PathBuf,
+    launch: Launch,
     version: PgVersion,
     probes: Mutex<HashMap<String, Support>>,
 }
@@ -33,14 +59,22 @@ pub struct LibpqClient {
 impl LibpqClient {
     /// Uses `psql`, whose `--version` gives the libpq version it is assumed to link.
     pub fn new(psql: &Path) -> Result<LibpqClient, String> {
-        let out = std::process::Command::new(psql)
+        Self::launched(Launch { psql: psql.to_owned(), loader: None })
+    }
+
+    /// Uses psql started as `launch` says.
+    pub fn launched(launch: Launch) -> Result<LibpqClient, String> {
+        let out = launch
+            .std_command()
             .arg("--version")
             .env("LC_ALL", "C")
             .output()
-            .map_err(|e| format!("failed to run {} --version: {e}", psql.display()))?;
+            .map_err(|e| format!("failed to run {} --version: {e}", launch.psql.display()))?;
         let text = String::from_utf8_lossy(&out.stdout);
-        let version = PgVersion::parse(&text).ok_or_else(|| format!("failed to parse `{} --version`: {text}", psql.display()))?;
-        Ok(LibpqClient { psql: psql.to_owned(), version, probes: Mutex::new(HashMap::new()) })
+        let version = PgVersion::parse(&text).ok_or_else(|| {
+            format!("failed to parse `{} --version`: {text}{}", launch.psql.display(), String::from_utf8_lossy(&out.stderr))
+        })?;
+        Ok(LibpqClient { launch, version, probes: Mutex::new(HashMap::new()) })
     }
 
     pub fn version(&self) -> PgVersion {
@@ -48,7 +82,7 @@ impl LibpqClient {
     }
 
     pub fn psql(&self) -> &Path {
-        &self.psql
+        &self.launch.psql
     }
 
     fn probe(&self, keyword: &str) -> Support {
@@ -57,15 +91,12 @@ impl LibpqClient {
             return s.clone();
         }
         let conninfo = format!("{keyword}='' host=/nonexistent/pgtls-probe connect_timeout=2");
-        let out = std::process::Command::new(&self.psql)
-            .args(["-X", "-w", "-d", &conninfo, "-c", ""])
-            .env_clear()
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null())
-            .output();
+        let mut cmd = self.launch.std_command();
+        cmd.args(["-X", "-w", "-d", &conninfo, "-c", ""]).env("LC_ALL", "C").stdin(Stdio::null());
+        let out = cmd.output();
         let support = match out {
             Ok(o) if String::from_utf8_lossy(&o.stderr).contains(&format!("invalid connection option \"{keyword}\"")) => {
-                Support::No(format!("libpq {} (psql {}) has no `{keyword}` keyword", self.version.major, self.psql.display()))
+                Support::No(format!("libpq {} (psql {}) has no `{keyword}` keyword", self.version.major, self.launch.psql.display()))
             }
             Ok(_) => Support::Yes,
             Err(e) => Support::No(format!("failed to run psql: {e}")),
@@ -102,9 +133,13 @@ impl Client for LibpqClient {
 impl LibpqClient {
     async fn run(&self, req: &ConnectRequest) -> Result<ClientReport, String> {
         let service = write_service_file(req)?;
-        let mut cmd = tokio::process::Command::new(&self.psql);
+        let mut std_cmd = self.launch.std_command();
+        // Keep only what the launch set (OPENSSL_CONF); the rest of the environment goes.
+        let kept: Vec<(std::ffi::OsString, std::ffi::OsString)> =
+            std_cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))).collect();
+        std_cmd.env_clear().envs(kept);
+        let mut cmd = tokio::process::Command::from(std_cmd);
         cmd.args(["-X", "-A", "-t", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-d", "service=pgtls", "-c", SESSION_QUERY])
-            .env_clear()
             .env("PGSERVICEFILE", &service)
             .env("PGSYSCONFDIR", &req.scratch)
             .env("HOME", &req.scratch)
@@ -119,7 +154,7 @@ impl LibpqClient {
                 cmd.env(var, v);
             }
         }
-        let child = cmd.spawn().map_err(|e| format!("failed to run {}: {e}", self.psql.display()))?;
+        let child = cmd.spawn().map_err(|e| format!("failed to run {}: {e}", self.launch.psql.display()))?;
         let out = match tokio::time::timeout(req.timeout, child.wait_with_output()).await {
             Ok(out) => out.map_err(|e| format!("failed to wait for psql: {e}"))?,
             Err(_) => {

@@ -202,6 +202,39 @@ fn mask_bits(mask: IpAddr) -> u32 {
     }
 }
 
+/// The line with a loopback address (`127.0.0.1/32`, `127.0.0.1 255.255.255.255`, `::1/128`,
+/// `samehost`) replaced by `all`. For a server in a container, the harness's clients arrive
+/// from the Docker bridge; "the client's own address" is then `all` for every client there is.
+pub fn widen_loopback(line: &str) -> String {
+    let tokens = tokenize(line);
+    if tokens.len() < 4 || !tokens[0].starts_with("host") {
+        return line.to_owned();
+    }
+    let addr = tokens[3].as_str();
+    let loopback_mask = tokens.get(4).is_some_and(|m| m == "255.255.255.255");
+    let (is_loopback, used) = match addr {
+        "127.0.0.1/32" | "::1/128" | "samehost" => (true, 1),
+        "127.0.0.1" if loopback_mask => (true, 2),
+        a if a.starts_with("127.") && a.ends_with("/8") => (true, 1),
+        _ => (false, 0),
+    };
+    if !is_loopback {
+        return line.to_owned();
+    }
+    let mut out: Vec<String> = tokens[..3].iter().map(|t| requote(t)).collect();
+    out.push("all".into());
+    out.extend(tokens[3 + used..].iter().map(|t| requote(t)));
+    out.join(" ")
+}
+
+/// A token as written: tokenize() marks quoted tokens with a leading `"`.
+fn requote(t: &str) -> String {
+    match t.strip_prefix('"') {
+        Some(inner) => format!("\"{inner}\""),
+        None => t.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +261,13 @@ mod tests {
         assert!(matches!(m(true, "trustdb", "md5testuser"), HbaMatch::Line(l) if l.method == "md5"));
         assert!(matches!(m(true, "verifydb", "a"), HbaMatch::Line(l) if l.checks_cert_name()));
         assert_eq!(m(true, "postgres", "a"), HbaMatch::NoMatch);
+    }
+
+    #[test]
+    fn loopback_lines_are_widened_for_containers() {
+        assert_eq!(widen_loopback("hostssl certdb all 127.0.0.1/32 cert clientname=DN map=dn"), "hostssl certdb all all cert clientname=DN map=dn");
+        assert_eq!(widen_loopback("hostssl \"trustdb\" md5testuser 127.0.0.1 255.255.255.255 md5"), "hostssl \"trustdb\" md5testuser all md5");
+        assert_eq!(widen_loopback("hostnossl all all 0.0.0.0/0 reject"), "hostnossl all all 0.0.0.0/0 reject");
     }
 
     #[test]

@@ -234,3 +234,43 @@ pub fn render_hba(lines: &[String]) -> String {
     }
     out
 }
+
+/// Writes each TLS file into `dir` with the owner, group and mode the scenario asked for;
+/// "server" means `server_uid`/`server_gid` (the server's own user, also inside a container).
+pub fn place_files(dir: &std::path::Path, files: &[ServerFile], server_uid: nix::unistd::Uid, server_gid: nix::unistd::Gid) -> std::io::Result<()> {
+    use nix::unistd::{chown, Gid, Uid};
+    let as_root = Uid::current().is_root();
+    std::fs::create_dir_all(dir)?;
+    for f in files {
+        let dest = dir.join(&f.name);
+        if dest.is_dir() {
+            std::fs::remove_dir_all(&dest)?;
+        }
+        match &f.source {
+            FileSource::Concat(parts) => {
+                let mut text = Vec::new();
+                for p in parts {
+                    text.extend(std::fs::read(p)?);
+                }
+                let _ = std::fs::remove_file(&dest);
+                process::write_file(&dest, text, f.mode)?;
+            }
+            FileSource::Dir(src) => process::copy_tree(src, &dest)?,
+        }
+        if !as_root {
+            continue;
+        }
+        let uid = if f.owner == FileOwner::Root { Uid::from_raw(0) } else { server_uid };
+        let gid = if f.group == FileOwner::Root { Gid::from_raw(0) } else { server_gid };
+        chown(&dest, Some(uid), Some(gid))?;
+        if dest.is_dir() {
+            for e in std::fs::read_dir(&dest)? {
+                chown(&e?.path(), Some(uid), Some(gid))?;
+            }
+        }
+    }
+    if as_root {
+        chown(dir, Some(server_uid), Some(server_gid))?;
+    }
+    Ok(())
+}

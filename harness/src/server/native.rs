@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use nix::sys::signal::{kill, Signal};
-use nix::unistd::{Gid, Pid, Uid};
+use nix::unistd::Pid;
 
 use super::process::{self, ServerUser};
 use super::{
-    harness_settings, render_conf, render_hba, Backend, BackendError, Bootstrap, Endpoint, FileSource, Instance,
-    ServerConfig, ServerInfo, StartFailure,
+    harness_settings, render_conf, render_hba, Backend, BackendError, Bootstrap, Endpoint, Instance, ServerConfig,
+    ServerInfo, StartFailure,
 };
-use crate::scenario::{FileOwner, PgVersion};
+use crate::scenario::PgVersion;
 
 /// A PostgreSQL binary directory and what it contains.
 #[derive(Debug, Clone)]
@@ -115,7 +115,7 @@ impl NativeBackend {
         let version_text = run_text(&user, bins.program("postgres"), &["--version"])?;
         let version = PgVersion::parse(&version_text).ok_or_else(|| format!("failed to parse `postgres --version` output: {version_text}"))?;
         let settings = describe_config(&user, &bins)?;
-        let key = template_key(&[&bins.bindir.to_string_lossy(), &version_text, TEMPLATE_RECIPE]);
+        let key = template_key_of(&[&bins.bindir.to_string_lossy(), &version_text, TEMPLATE_RECIPE]);
         let base_template = cache.join("templates").join(format!("pg{}-{key}", version.major));
         ensure_template(&base_template, |tmp| initdb(&user, &bins, tmp))?;
         let ssl_library = std::fs::read_to_string(base_template.join(SSL_LIBRARY_FILE))
@@ -193,7 +193,8 @@ impl NativeBackend {
 const TEMPLATE_RECIPE: &str = "initdb -N -U postgres -A trust -E UTF8 --locale=C --wal-segsize=1 +include v1";
 const CONF_INCLUDE: &str = "pgtls.conf";
 
-fn template_key(parts: &[&str]) -> String {
+/// A short stable key for cache entries made from `parts`.
+pub(crate) fn template_key_of(parts: &[&str]) -> String {
     let mut h = openssl::sha::Sha256::new();
     for p in parts {
         h.update(p.as_bytes());
@@ -346,35 +347,8 @@ impl NativeInstance {
         self.user.chown_tree(&self.data)
     }
 
-    /// Writes each TLS file with the owner, group and mode the scenario asked for.
     fn place_files(&self, config: &ServerConfig) -> std::io::Result<()> {
-        let dir = self.ssl_dir();
-        std::fs::create_dir_all(&dir)?;
-        for f in &config.files {
-            let dest = dir.join(&f.name);
-            if dest.is_dir() {
-                std::fs::remove_dir_all(&dest)?;
-            }
-            match &f.source {
-                FileSource::Concat(parts) => {
-                    let mut text = Vec::new();
-                    for p in parts {
-                        text.extend(std::fs::read(p)?);
-                    }
-                    let _ = std::fs::remove_file(&dest);
-                    process::write_file(&dest, text, f.mode)?;
-                }
-                FileSource::Dir(src) => process::copy_tree(src, &dest)?,
-            }
-            let uid = if f.owner == FileOwner::Root { Uid::from_raw(0) } else { self.user.uid };
-            let gid = if f.group == FileOwner::Root { Gid::from_raw(0) } else { self.user.gid };
-            if dest.is_dir() {
-                self.user.chown_tree(&dest)?;
-            } else {
-                self.user.chown(&dest, uid, gid)?;
-            }
-        }
-        self.user.chown(&dir, self.user.uid, self.user.gid)
+        super::place_files(&self.ssl_dir(), &config.files, self.user.uid, self.user.gid)
     }
 
     async fn start_inner(&mut self) -> Result<(), StartFailure> {

@@ -1,0 +1,234 @@
+//! One PostgreSQL container: files on the host under a bind mount, lifecycle through
+//! testcontainers, readiness by a real connection.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use nix::unistd::{Gid, Uid};
+use testcontainers::bollard::models::{HostConfig, PortBinding};
+use testcontainers::core::{IntoContainerPort, Mount, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+use super::{split_image, ImageFacts, ADMIN_ROLE, PGDATA};
+use crate::server::{
+    harness_settings, place_files, process, render_conf, BackendError, Endpoint, Instance, ServerConfig, StartFailure,
+};
+
+/// Where the host directory is mounted in the container.
+const MOUNT: &str = "/pgtls";
+
+/// A container created from a cached image.
+pub struct DockerInstance {
+    image: String,
+    host_dir: PathBuf,
+    uid: Uid,
+    gid: Gid,
+    container: Option<ContainerAsync<GenericImage>>,
+    port: u16,
+    running: bool,
+}
+
+impl DockerInstance {
+    pub fn new(image: String, scratch: &Path, facts: &ImageFacts) -> std::io::Result<DockerInstance> {
+        let host_dir = scratch.join("server");
+        std::fs::create_dir_all(host_dir.join("etc/ssl"))?;
+        std::fs::create_dir_all(host_dir.join("log"))?;
+        Ok(DockerInstance {
+            image,
+            host_dir,
+            uid: Uid::from_raw(facts.uid),
+            gid: Gid::from_raw(facts.gid),
+            container: None,
+            port: 0,
+            running: false,
+        })
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.host_dir.join("log/server.log")
+    }
+
+    fn write_config(&self, config: &ServerConfig) -> std::io::Result<()> {
+        let etc = self.host_dir.join("etc");
+        let mut harness = harness_settings(5432, "*", "/var/run/postgresql");
+        harness.push(("hba_file", format!("{MOUNT}/etc/pg_hba.conf")));
+        harness.push(("ident_file", format!("{MOUNT}/etc/pg_ident.conf")));
+        let conf = render_conf(&harness, &config.settings, |name| format!("{MOUNT}/etc/ssl/{name}"));
+        process::write_file(&etc.join("pgtls.conf"), conf, 0o644)?;
+        process::write_file(&etc.join("pg_hba.conf"), render_hba(&config.hba), 0o644)?;
+        process::write_file(&etc.join("pg_ident.conf"), config.ident.join("\n") + "\n", 0o644)?;
+        for (name, text) in &config.extra_files {
+            process::write_file(&etc.join(name), text, 0o644)?;
+        }
+        place_files(&etc.join("ssl"), &config.files, self.uid, self.gid)?;
+        if Uid::current().is_root() {
+            nix::unistd::chown(&etc, Some(self.uid), Some(self.gid))?;
+        }
+        Ok(())
+    }
+
+    async fn ensure_started(&mut self) -> Result<(), String> {
+        if let Some(c) = &self.container {
+            return c.start().await.map_err(|e| e.to_string());
+        }
+        let (repo, tag) = split_image(&self.image);
+        let mount = Mount::bind_mount(self.host_dir.to_string_lossy().into_owned(), MOUNT);
+        let cmd = format!("exec docker-entrypoint.sh postgres 2>>{MOUNT}/log/server.log");
+        let c = GenericImage::new(repo, tag)
+            .with_exposed_port(5432.tcp())
+            .with_wait_for(WaitFor::Nothing)
+            .with_env_var("PGDATA", PGDATA)
+            .with_mount(mount)
+            .with_cmd(["bash", "-c", &cmd])
+            .with_label(crate::cleanup::OWNER_LABEL, std::process::id().to_string())
+            .with_host_config_modifier(loopback_only)
+            .start()
+            .await
+            .map_err(|e| format!("failed to start a container of {}: {e}", self.image))?;
+        crate::cleanup::register_container(c.id());
+        self.container = Some(c);
+        Ok(())
+    }
+
+    async fn start_inner(&mut self) -> Result<(), StartFailure> {
+        let offset = self.log_offset();
+        self.ensure_started().await.map_err(|e| self.failure(offset, e))?;
+        let c = self.container.as_ref().ok_or_else(|| self.failure(offset, "no container".into()))?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if !c.is_running().await.unwrap_or(false) {
+                self.running = false;
+                return Err(self.failure(offset, "the container exited: postgres did not start".into()));
+            }
+            if let Ok(port) = c.get_host_port_ipv4(5432).await {
+                self.port = port;
+                if self.admin().await.is_ok() {
+                    self.running = true;
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(self.failure(offset, "not ready within 60 s".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn failure(&self, offset: u64, summary: String) -> StartFailure {
+        let log_tail = self.log_since(offset);
+        let fatal = crate::server::log::parse(&log_tail).into_iter().rev().find(|e| e.severity == "FATAL");
+        StartFailure { summary, fatal, log_tail }
+    }
+
+    async fn admin(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host("127.0.0.1").port(self.port).user(ADMIN_ROLE).dbname("postgres");
+        cfg.ssl_mode(tokio_postgres::config::SslMode::Disable).connect_timeout(Duration::from_secs(5));
+        let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        Ok(client)
+    }
+}
+
+/// Publish 5432 on 127.0.0.1 only: tests touch loopback, never other interfaces.
+fn loopback_only(hc: &mut HostConfig) {
+    let binding = PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) };
+    hc.port_bindings = Some([("5432/tcp".to_owned(), Some(vec![binding]))].into_iter().collect());
+    hc.publish_all_ports = Some(false);
+}
+
+/// pg_hba for a container: the harness's line first, then the scenario's lines with loopback
+/// addresses widened to `all` (clients arrive from the Docker bridge, not from 127.0.0.1).
+fn render_hba(lines: &[String]) -> String {
+    let mut out = format!("# written by pgtls\nlocal all all trust\nhost all {ADMIN_ROLE} all trust\n");
+    for l in lines {
+        out.push_str(&crate::server::hba::widen_loopback(l));
+        out.push('\n');
+    }
+    out
+}
+
+impl Instance for DockerInstance {
+    fn apply<'a>(&'a mut self, config: &'a ServerConfig) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move { self.write_config(config).map_err(|e| BackendError::new("failed to write the server configuration", e)) })
+    }
+
+    fn start(&mut self) -> BoxFuture<'_, Result<(), StartFailure>> {
+        Box::pin(self.start_inner())
+    }
+
+    fn reload(&mut self) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            let q = "select pg_conf_load_time()::text";
+            let admin = self.admin().await.map_err(|e| BackendError::new("failed to connect for reload", e))?;
+            let before: String = admin.query_one(q, &[]).await.map_err(|e| BackendError::new("failed to reload", e))?.get(0);
+            admin.execute("select pg_reload_conf()", &[]).await.map_err(|e| BackendError::new("failed to reload", e))?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(c) = self.admin().await {
+                    if c.query_one(q, &[]).await.is_ok_and(|r| r.get::<_, String>(0) != before) {
+                        return Ok(());
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(BackendError::new("failed to reload", "pg_conf_load_time did not change within 10 s"))
+        })
+    }
+
+    fn stop(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Some(c) = &self.container {
+                let _ = c.stop_with_timeout(Some(10)).await;
+            }
+            self.running = false;
+        })
+    }
+
+    fn is_running(&self) -> bool {
+        self.running
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint { addr: std::net::Ipv4Addr::LOCALHOST.into(), port: self.port }
+    }
+
+    fn log_offset(&self) -> u64 {
+        std::fs::metadata(self.log_path()).map_or(0, |m| m.len())
+    }
+
+    fn log_since(&self, offset: u64) -> String {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut buf = Vec::new();
+        if let Ok(mut f) = std::fs::File::open(self.log_path()) {
+            if f.seek(SeekFrom::Start(offset)).is_ok() {
+                let _ = f.read_to_end(&mut buf);
+            }
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    fn postmaster_pid(&self) -> Option<u32> {
+        // The entrypoint execs postgres: the postmaster is PID 1 in the container.
+        Some(1)
+    }
+}
+
+impl Drop for DockerInstance {
+    fn drop(&mut self) {
+        if let Some(c) = self.container.take() {
+            let id = c.id().to_owned();
+            // testcontainers removes the container when its handle drops (inside a runtime);
+            // without one, the docker CLI does it.
+            if tokio::runtime::Handle::try_current().is_ok() {
+                drop(c);
+            } else {
+                std::mem::forget(c);
+                let _ = std::process::Command::new("docker").args(["rm", "-f", &id]).output();
+            }
+            crate::cleanup::unregister_container(&id);
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! The Docker backend: PostgreSQL in containers started through testcontainers.
+//!
+//! Same scenario semantics as the native backend, with three choices that keep it exact and
+//! fast:
+//! - Configuration and the server log live in a host directory bind-mounted at `/pgtls`:
+//!   steps rewrite files on the host (owner, group and mode as the scenario says, with the
+//!   container's postgres uid), and postgres writes its stderr straight into that file, so the
+//!   log is as synchronous as the native one and per-attempt windows stay exact.
+//! - Each (image, roles and databases) pair is initialised once through the image's own
+//!   entrypoint (`/docker-entrypoint-initdb.d`) and `docker commit`ted as
+//!   `pgtls-cache/<image>:<key>`; instances start from it with `PGDATA` outside the image's
+//!   volume, so a start is a postgres start, not an initdb.
+//! - Clients connect through the port published on 127.0.0.1; the server sees them coming from
+//!   the bridge, so pg_hba lines written for the loopback address are widened to `all` (the
+//!   only clients are the harness's own).
+//!
+//! The libpq client runs the image's own `psql` on the host through the image's dynamic
+//! loader ([`rootfs`]), so the libpq and OpenSSL under test are the image's.
+
+mod instance;
+mod rootfs;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use testcontainers::core::{ExecCommand, IntoContainerPort, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{GenericImage, ImageExt};
+
+use super::{Backend, BackendError, Bootstrap, Instance, ServerInfo};
+use crate::client::libpq::Launch;
+use crate::runner::Target;
+use crate::scenario::PgVersion;
+use crate::setup::{make_clients, ClientChoice};
+
+pub use instance::DockerInstance;
+
+/// PGDATA inside containers: not the image's VOLUME, so `docker commit` keeps it.
+const PGDATA: &str = "/var/lib/pgtls/data";
+/// Superuser the harness itself connects as (readiness, reloads).
+pub const ADMIN_ROLE: &str = "pgtls_admin";
+/// Bump when the cached-image recipe changes.
+const RECIPE: &str = "v1 initdb.d bootstrap + include /pgtls/etc/pgtls.conf + pgtls_admin";
+
+/// Whether a Docker engine answers; `Err` says why not.
+pub fn engine_available() -> Result<(), String> {
+    let out = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
+    match out {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(format!("docker info failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
+        Err(e) => Err(format!("no docker command: {e}")),
+    }
+}
+
+/// The image's ID if it is present locally.
+pub fn local_image_id(image: &str) -> Option<String> {
+    let out = Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", image]).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Targets for `images`, each with its clients (libpq from the image).
+pub fn targets(images: &[String], clients: &ClientChoice) -> Result<Vec<Target>, String> {
+    engine_available()?;
+    let rt = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for image in images {
+        let backend = tokio::task::block_in_place(|| rt.block_on(DockerBackend::new(image)))?;
+        let launch = match &clients.psql {
+            Some(p) => Launch { psql: p.clone(), loader: None },
+            None => tokio::task::block_in_place(|| rootfs::psql_launch(image, &backend.facts))?,
+        };
+        let client_list = make_clients_with(clients, launch)?;
+        out.push(Target { backend: Arc::new(backend), clients: client_list });
+    }
+    Ok(out)
+}
+
+fn make_clients_with(choice: &ClientChoice, launch: Launch) -> Result<Vec<Arc<dyn crate::client::Client>>, String> {
+    let mut list = make_clients(&ClientChoice { names: choice.names.iter().filter(|n| *n != "libpq").cloned().collect(), psql: None }, Path::new("psql"))?;
+    if choice.names.iter().any(|n| n == "libpq") {
+        let pos = choice.names.iter().position(|n| n == "libpq").unwrap_or(0);
+        list.insert(pos.min(list.len()), Arc::new(crate::client::libpq::LibpqClient::launched(launch)?));
+    }
+    Ok(list)
+}
+
+/// What the harness learns about an image once (cached by image ID).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageFacts {
+    pub id: String,
+    pub version_text: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub bindir: String,
+    pub settings: BTreeSet<String>,
+}
+
+/// One image.
+pub struct DockerBackend {
+    image: String,
+    facts: ImageFacts,
+    info: ServerInfo,
+}
+
+impl DockerBackend {
+    pub async fn new(image: &str) -> Result<DockerBackend, String> {
+        let facts = facts(image).await?;
+        let version = PgVersion::parse(&facts.version_text).ok_or_else(|| format!("failed to parse the version of {image}: {}", facts.version_text))?;
+        let info = ServerInfo {
+            label: format!("docker {image}"),
+            version,
+            version_text: facts.version_text.clone(),
+            // Checked for real when the cached image is built (SHOW ssl_library); a build
+            // without SSL fails there with a clear error.
+            ssl_library: Some("OpenSSL".into()),
+            settings: facts.settings.clone(),
+        };
+        Ok(DockerBackend { image: image.to_owned(), facts, info })
+    }
+
+    /// The cached image for `bootstrap`, built on first use.
+    async fn bootstrap_image(&self, bootstrap: &Bootstrap) -> Result<String, BackendError> {
+        let sql = bootstrap_sql(bootstrap);
+        let key = crate::server::native::template_key_of(&[&self.facts.id, &sql, RECIPE]);
+        let tag = format!("pgtls-cache/{}:{key}", slug(&self.image));
+        if local_image_id(&tag).is_some() {
+            return Ok(tag);
+        }
+        let lock = build_lock(&tag);
+        let _guard = lock.lock().await;
+        if local_image_id(&tag).is_some() {
+            return Ok(tag);
+        }
+        self.build_bootstrap_image(&tag, &sql).await.map_err(|e| BackendError::new(format!("failed to prepare {tag}"), e))?;
+        Ok(tag)
+    }
+
+    async fn build_bootstrap_image(&self, tag: &str, sql: &str) -> Result<(), String> {
+        let include = format!("echo \"include_if_exists '/pgtls/etc/pgtls.conf'\" >> \"$PGDATA/postgresql.conf\"\n");
+        let (repo, version) = split_image(&self.image);
+        let container = GenericImage::new(repo, version)
+            .with_exposed_port(5432.tcp())
+            .with_wait_for(WaitFor::message_on_stderr("database system is ready to accept connections"))
+            .with_env_var("POSTGRES_HOST_AUTH_METHOD", "trust")
+            .with_env_var("PGDATA", PGDATA)
+            .with_env_var("POSTGRES_INITDB_ARGS", "-E UTF8 --locale=C")
+            .with_copy_to("/docker-entrypoint-initdb.d/10-pgtls.sql", sql.as_bytes().to_vec())
+            .with_copy_to("/docker-entrypoint-initdb.d/20-pgtls.sh", include.into_bytes())
+            .with_label(crate::cleanup::OWNER_LABEL, std::process::id().to_string())
+            .with_startup_timeout(Duration::from_secs(180))
+            .start()
+            .await
+            .map_err(|e| format!("failed to start {}: {e}", self.image))?;
+        crate::cleanup::register_container(container.id());
+        let mut res = container
+            .exec(ExecCommand::new(["psql", "-U", "postgres", "-Atc", "show ssl_library"]))
+            .await
+            .map_err(|e| e.to_string())?;
+        let lib = String::from_utf8_lossy(&res.stdout_to_vec().await.unwrap_or_default()).trim().to_owned();
+        if lib.is_empty() {
+            return Err(format!("{} has no SSL support (ssl_library is empty)", self.image));
+        }
+        container.stop_with_timeout(Some(30)).await.map_err(|e| e.to_string())?;
+        let out = Command::new("docker")
+            .args(["commit", "--change", &format!("LABEL pgtls.ssl_library={lib}"), container.id(), tag])
+            .output()
+            .map_err(|e| e.to_string())?;
+        crate::cleanup::unregister_container(container.id());
+        let id = container.id().to_owned();
+        container.rm().await.map_err(|e| format!("failed to remove {id}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("docker commit failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(())
+    }
+}
+
+impl Backend for DockerBackend {
+    fn info(&self) -> &ServerInfo {
+        &self.info
+    }
+
+    fn create<'a>(&'a self, scratch: &'a Path, bootstrap: &'a Bootstrap) -> BoxFuture<'a, Result<Box<dyn Instance>, BackendError>> {
+        Box::pin(async move {
+            let image = self.bootstrap_image(bootstrap).await?;
+            let inst = DockerInstance::new(image, scratch, &self.facts).map_err(|e| BackendError::new("failed to prepare the container", e))?;
+            Ok(Box::new(inst) as Box<dyn Instance>)
+        })
+    }
+}
+
+/// The bootstrap SQL plus the harness's own superuser.
+fn bootstrap_sql(b: &Bootstrap) -> String {
+    let mut sql = vec![format!("CREATE ROLE {ADMIN_ROLE} LOGIN SUPERUSER")];
+    sql.extend(super::bootstrap_sql(b));
+    sql.iter().map(|s| format!("{s};\n")).collect()
+}
+
+/// Serialises builds of one cached image within this process (other processes see the
+/// committed image or build their own; the result is identical).
+fn build_lock(tag: &str) -> Arc<tokio::sync::Mutex<()>> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static LOCKS: Mutex<Option<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = Mutex::new(None);
+    let mut g = LOCKS.lock().unwrap_or_else(|p| p.into_inner());
+    g.get_or_insert_with(HashMap::new).entry(tag.to_owned()).or_default().clone()
+}
+
+/// `repo:tag` → (`repo`, `tag`), default tag `latest`; a registry port is not a tag.
+pub fn split_image(image: &str) -> (String, String) {
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo.to_owned(), tag.to_owned()),
+        _ => (image.to_owned(), "latest".to_owned()),
+    }
+}
+
+fn slug(image: &str) -> String {
+    image.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
+}
+
+/// Probes an image (version, postgres uid/gid, settings, bin dir), cached by image ID.
+async fn facts(image: &str) -> Result<ImageFacts, String> {
+    let id = match local_image_id(image) {
+        Some(id) => id,
+        None => pull(image)?,
+    };
+    let cache = crate::server::native::cache_dir().join("docker").join(format!("{}.json", id.trim_start_matches("sha256:")));
+    if let Some(f) = std::fs::read(&cache).ok().and_then(|b| serde_json::from_slice::<ImageFacts>(&b).ok()) {
+        return Ok(f);
+    }
+    let script = "id -u postgres; id -g postgres; bin=$(dirname \"$(command -v postgres || ls /usr/lib/postgresql/*/bin/postgres | tail -1)\"); \
+                  echo \"$bin\"; \"$bin/postgres\" --version; \"$bin/postgres\" --describe-config | cut -f1";
+    let (repo, tag) = split_image(image);
+    let container = GenericImage::new(repo, tag)
+        .with_entrypoint("bash")
+        .with_wait_for(WaitFor::exit(testcontainers::core::wait::ExitWaitStrategy::new().with_exit_code(0)))
+        .with_cmd(["-c", script])
+        .with_label(crate::cleanup::OWNER_LABEL, std::process::id().to_string())
+        .start()
+        .await
+        .map_err(|e| format!("failed to probe {image}: {e}"))?;
+    let out = String::from_utf8_lossy(&container.stdout_to_vec().await.map_err(|e| e.to_string())?).into_owned();
+    let _ = container.rm().await;
+    let mut lines = out.lines();
+    let mut next = |what: &str| lines.next().map(str::trim).map(str::to_owned).ok_or_else(|| format!("probe of {image}: no {what} in `{out}`"));
+    let uid = next("uid")?.parse().map_err(|e| format!("probe of {image}: {e}"))?;
+    let gid = next("gid")?.parse().map_err(|e| format!("probe of {image}: {e}"))?;
+    let bindir = next("bindir")?;
+    let version_text = next("version")?;
+    let settings = lines.map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    let f = ImageFacts { id, version_text, uid, gid, bindir, settings };
+    if let Some(dir) = cache.parent() {
+        let _ = std::fs::create_dir_all(dir);
+        let _ = std::fs::write(&cache, serde_json::to_vec_pretty(&f).unwrap_or_default());
+    }
+    Ok(f)
+}
+
+fn pull(image: &str) -> Result<String, String> {
+    let out = Command::new("docker").args(["pull", "-q", image]).output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "image {image} is not available locally and could not be pulled: {} (hint: build local images with ci/build-images.sh and set PGTLS_IMAGE_PATTERN=pgtls/postgres:{{major}})",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    local_image_id(image).ok_or_else(|| format!("image {image} is missing after a pull"))
+}
