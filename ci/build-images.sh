@@ -4,7 +4,7 @@
 #   ci/build-images.sh [--force] [--with-19] [-j N] [--keep-tar] [MAJOR...]
 #
 # MAJORs: 13 (bullseye) 15 (bookworm) 17 (trixie) 18 (sid), default all four;
-# 19 (experimental, on sid) with --with-19 or when named. --keep-tar keeps
+# 19 (experimental, on sid) is added by --with-19 or when named. --keep-tar keeps
 # the root filesystem tarball in ci/build/.
 #
 # No registry is needed: each image is an mmdebstrap --variant=minbase root
@@ -57,9 +57,9 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-if [ ${#majors[@]} -eq 0 ]; then
-	majors=("${default_majors[@]}")
-	[ "$with19" = 1 ] && majors+=(19)
+[ ${#majors[@]} -gt 0 ] || majors=("${default_majors[@]}")
+if [ "$with19" = 1 ] && [[ " ${majors[*]} " != *" 19 "* ]]; then
+	majors+=(19)
 fi
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "-j wants a positive number, got '$jobs'"
 
