@@ -522,7 +522,9 @@ def evidence_of(exc: BaseException, attempts: list[Attempt], recovered: Optional
         alert = alert_of(recovered)
         if alert is not None:
             ev["alert_received"] = alert
-            ev["message"] += f" [alert left unread in the socket buffer: {describe(recovered)}]"
+            # Reported as if asyncpg had read the alert itself, so the detail does not depend
+            # on which of the two racing paths this attempt took.
+            ev["message"] = f"{describe(exc)} <- {describe(recovered)}"
             return ev
 
     # asyncpg's STARTTLS exchange: under sslmode=require and stricter, a server answering 'N'

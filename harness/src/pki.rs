@@ -65,6 +65,7 @@ impl Materialized {
         let Some(path) = self.path(r) else {
             return match r {
                 FileRef::Missing => (ConfValue::Missing(setting.to_owned()), None),
+                FileRef::Extra(name) => (ConfValue::Extra(name.clone()), None),
                 FileRef::Verbatim(v) => (ConfValue::Literal(v.clone()), None),
                 _ => (ConfValue::Literal(String::new()), None),
             };

@@ -108,6 +108,7 @@ pub fn snapshot(name: &str, suffix: Option<&str>, r: &ScenarioResult) {
     settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"));
     settings.add_redaction(".cases[].clients[].client_cert.serial", "[serial]");
     settings.add_filter(r#"port \d+"#, "port [port]");
+    settings.add_filter(r#"(localhost|127\.0\.0\.1):\d+"#, "$1:[port]");
     settings.add_filter(r#"/tmp/pgtls-[^\s"'/]+"#, "[scratch]");
     settings.add_filter(r#"\(pid \d+\)"#, "(pid [pid])");
     settings.bind(|| insta::assert_yaml_snapshot!("scenario", snap));

@@ -58,7 +58,8 @@ pub fn classify(f: &ClientFailure, ev: &ServerEvidence, hba: &HbaContext) -> Fai
     }
     if f.server_cert_rejected || f.verify_code.is_some() {
         out.sqlstate = None;
-        out.alert = ev.alert_received;
+        // The logged alert is only certain to be in the window when it was waited for.
+        out.alert = if f.verify_code.is_none() { ev.alert_received } else { None };
         out.class = match (f.verify_code, ev.alert_received) {
             (Some(code), _) => class_of_server_verify_code(code),
             (None, Some(alert)) => class_of_server_cert_alert(alert),

@@ -44,7 +44,7 @@ struct ConfigState {
     hba: Vec<String>,
     ident: Vec<String>,
     key_file: KeyFilePerms,
-    extra_files: Vec<(String, String)>,
+    extra_files: Vec<(String, Vec<SettingValue>)>,
 }
 
 impl ConfigState {
@@ -82,11 +82,20 @@ impl ConfigState {
     }
 
     fn render(&self, pki: &Materialized) -> ServerConfig {
-        let mut cfg = ServerConfig { hba: self.hba.clone(), ident: self.ident.clone(), extra_files: self.extra_files.clone(), ..ServerConfig::default() };
+        let mut cfg = ServerConfig { hba: self.hba.clone(), ident: self.ident.clone(), ..ServerConfig::default() };
         for (name, value) in &self.settings {
             let (v, file) = pki.server_value(name, value, self.key_file);
             cfg.settings.push((name.clone(), v));
             cfg.files.extend(file);
+        }
+        for (name, pieces) in &self.extra_files {
+            let mut rendered = Vec::new();
+            for piece in pieces {
+                let (v, file) = pki.server_value(name, piece, self.key_file);
+                rendered.push(v);
+                cfg.files.extend(file);
+            }
+            cfg.extra_files.push((name.clone(), rendered));
         }
         cfg
     }

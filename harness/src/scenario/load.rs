@@ -218,7 +218,7 @@ impl Convert {
             roles,
             databases: raw.databases,
             key_file,
-            files: raw.files.into_iter().collect(),
+            files: raw.files.iter().map(|(name, text)| (name.clone(), self.placeholders(text, &path.key("files").key(name)))).collect(),
         }
     }
 
@@ -230,7 +230,7 @@ impl Convert {
                 self.error(&p, format!("`{name}` is set by the harness"), Some("remove it; the harness chooses ports, sockets and logging".into()));
                 continue;
             }
-            let value = match file_setting_kind(name) {
+            let value = match file_setting_kind(name).or_else(|| value.starts_with("${file:").then_some(ValueKind::Cert)) {
                 Some(kind) => match self.file_ref(kind, value, &p) {
                     Some(FileRef::Empty) => SettingValue::Literal(String::new()),
                     Some(r) => SettingValue::File(r),
@@ -240,6 +240,35 @@ impl Convert {
             };
             out.push((name.clone(), value));
         }
+        out
+    }
+
+    /// Splits a file's text at `${cert:a+b}`, `${key:x}`, `${crl:a+b}`, `${crldir:a+b}`
+    /// placeholders, resolving each.
+    fn placeholders(&mut self, text: &str, path: &KeyPath) -> Vec<SettingValue> {
+        static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let re = RE.get_or_init(|| regex::Regex::new(r"\$\{([a-z]+):([^}]*)\}").expect("static regex"));
+        let mut out = Vec::new();
+        let mut last = 0;
+        for c in re.captures_iter(text) {
+            let m = c.get(0).expect("whole match");
+            out.push(SettingValue::Literal(text[last..m.start()].to_owned()));
+            last = m.end();
+            let kind = match &c[1] {
+                "cert" => ValueKind::Cert,
+                "key" => ValueKind::Key,
+                "crl" => ValueKind::Crl,
+                "crldir" => ValueKind::CrlDir,
+                other => {
+                    self.error(path, format!("unknown placeholder kind `{other}`"), Some("use ${cert:…}, ${key:…}, ${crl:…} or ${crldir:…}".into()));
+                    continue;
+                }
+            };
+            if let Some(r) = self.file_ref(kind, &c[2], path) {
+                out.push(SettingValue::File(r));
+            }
+        }
+        out.push(SettingValue::Literal(text[last..].to_owned()));
         out
     }
 
@@ -311,6 +340,9 @@ impl Convert {
 
     /// Resolves a PKI reference and registers the bundle/CRL file/CRL dir it needs.
     fn file_ref(&mut self, kind: ValueKind, value: &str, path: &KeyPath) -> Option<FileRef> {
+        if let Some(name) = value.strip_prefix("${file:").and_then(|v| v.strip_suffix('}')) {
+            return Some(FileRef::Extra(name.to_owned()));
+        }
         match value {
             "" => return Some(FileRef::Empty),
             "missing" => return Some(FileRef::Missing),

@@ -73,8 +73,9 @@ pub struct ServerSpec {
     pub roles: Vec<Role>,
     pub databases: Vec<String>,
     pub key_file: KeyFilePerms,
-    /// Extra files next to the configuration, by name.
-    pub files: Vec<(String, String)>,
+    /// Extra files next to the configuration, by name; `${cert:…}`-style placeholders in
+    /// their text become server-side paths of generated files.
+    pub files: Vec<(String, Vec<SettingValue>)>,
 }
 
 /// The value of a postgresql.conf setting.
@@ -105,6 +106,8 @@ pub enum FileRef {
     Verbatim(String),
     /// A file the client writes into the case's scratch directory.
     Output(String),
+    /// One of the scenario's extra server files (`[server] files`), by name.
+    Extra(String),
 }
 
 /// A role to create.

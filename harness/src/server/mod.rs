@@ -83,8 +83,9 @@ pub struct ServerConfig {
     pub ident: Vec<String>,
     /// TLS files the settings point at.
     pub files: Vec<ServerFile>,
-    /// Other files written next to the configuration (scenario `files`).
-    pub extra_files: Vec<(String, String)>,
+    /// Other files written next to the configuration (scenario `files`); their text is
+    /// rendered like setting values, so placeholders become paths.
+    pub extra_files: Vec<(String, Vec<ConfValue>)>,
 }
 
 /// A setting's value before the backend places files.
@@ -95,6 +96,31 @@ pub enum ConfValue {
     File(String),
     /// A path that does not exist.
     Missing(String),
+    /// An extra file (`ServerConfig::extra_files`), by name.
+    Extra(String),
+}
+
+/// Where a backend keeps TLS files and extra files, for rendering paths.
+pub struct Paths<'a> {
+    pub files: &'a dyn Fn(&str) -> String,
+    pub extra: &'a dyn Fn(&str) -> String,
+}
+
+impl ConfValue {
+    /// The value as the server should read it.
+    pub fn render(&self, paths: &Paths) -> String {
+        match self {
+            ConfValue::Literal(s) => s.clone(),
+            ConfValue::File(name) => (paths.files)(name),
+            ConfValue::Missing(name) => (paths.files)(&format!("missing-{name}")),
+            ConfValue::Extra(name) => (paths.extra)(name),
+        }
+    }
+}
+
+/// An extra file's text with its placeholders rendered.
+pub fn render_text(pieces: &[ConfValue], paths: &Paths) -> String {
+    pieces.iter().map(|p| p.render(paths)).collect()
 }
 
 /// A TLS file for the server.
@@ -208,18 +234,13 @@ pub fn harness_settings(port: u16, listen: &str, socket_dir: &str) -> Vec<(&'sta
 /// Renders the include file: harness settings first, scenario settings after, so a scenario
 /// can override defaults like `log_connections` but never the harness-owned ones (the loader
 /// rejects those).
-pub fn render_conf(harness: &[(&str, String)], scenario: &[(String, ConfValue)], file_path: impl Fn(&str) -> String) -> String {
+pub fn render_conf(harness: &[(&str, String)], scenario: &[(String, ConfValue)], paths: &Paths) -> String {
     let mut out = String::from("# written by pgtls; do not edit\n");
     for (k, v) in harness {
         out.push_str(&format!("{k} = {}\n", conf_literal(v)));
     }
     for (k, v) in scenario {
-        let value = match v {
-            ConfValue::Literal(s) => s.clone(),
-            ConfValue::File(name) => file_path(name),
-            ConfValue::Missing(name) => file_path(&format!("missing-{name}")),
-        };
-        out.push_str(&format!("{k} = {}\n", conf_literal(&value)));
+        out.push_str(&format!("{k} = {}\n", conf_literal(&v.render(paths))));
     }
     out
 }

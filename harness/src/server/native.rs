@@ -335,13 +335,17 @@ impl NativeInstance {
     fn write_config(&mut self, config: &ServerConfig) -> std::io::Result<()> {
         let harness = harness_settings(self.port, &self.listen, &self.socket_dir().to_string_lossy());
         let ssl_dir = self.ssl_dir();
-        let conf = render_conf(&harness, &config.settings, |name| ssl_dir.join(name).to_string_lossy().into_owned());
+        let data = self.data.clone();
+        let files = |name: &str| ssl_dir.join(name).to_string_lossy().into_owned();
+        let extra = |name: &str| data.join(name).to_string_lossy().into_owned();
+        let paths = super::Paths { files: &files, extra: &extra };
+        let conf = render_conf(&harness, &config.settings, &paths);
         let mode = 0o600;
         process::write_file(&self.data.join(CONF_INCLUDE), conf, mode)?;
         process::write_file(&self.data.join("pg_hba.conf"), render_hba(&config.hba), mode)?;
         process::write_file(&self.data.join("pg_ident.conf"), config.ident.join("\n") + "\n", mode)?;
-        for (name, text) in &config.extra_files {
-            process::write_file(&self.data.join(name), text, 0o644)?;
+        for (name, pieces) in &config.extra_files {
+            process::write_file(&self.data.join(name), super::render_text(pieces, &paths), 0o644)?;
         }
         self.place_files(config)?;
         self.user.chown_tree(&self.data)

@@ -13,7 +13,8 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::{split_image, ImageFacts, ADMIN_ROLE, PGDATA};
 use crate::server::{
-    harness_settings, place_files, process, render_conf, BackendError, Endpoint, Instance, ServerConfig, StartFailure,
+    harness_settings, place_files, process, render_conf, render_text, BackendError, Endpoint, Instance, Paths, ServerConfig,
+    StartFailure,
 };
 
 /// Where the host directory is mounted in the container.
@@ -55,12 +56,15 @@ impl DockerInstance {
         let mut harness = harness_settings(5432, "*", "/var/run/postgresql");
         harness.push(("hba_file", format!("{MOUNT}/etc/pg_hba.conf")));
         harness.push(("ident_file", format!("{MOUNT}/etc/pg_ident.conf")));
-        let conf = render_conf(&harness, &config.settings, |name| format!("{MOUNT}/etc/ssl/{name}"));
+        let files = |name: &str| format!("{MOUNT}/etc/ssl/{name}");
+        let extra = |name: &str| format!("{MOUNT}/etc/{name}");
+        let paths = Paths { files: &files, extra: &extra };
+        let conf = render_conf(&harness, &config.settings, &paths);
         process::write_file(&etc.join("pgtls.conf"), conf, 0o644)?;
         process::write_file(&etc.join("pg_hba.conf"), render_hba(&config.hba), 0o644)?;
         process::write_file(&etc.join("pg_ident.conf"), config.ident.join("\n") + "\n", 0o644)?;
-        for (name, text) in &config.extra_files {
-            process::write_file(&etc.join(name), text, 0o644)?;
+        for (name, pieces) in &config.extra_files {
+            process::write_file(&etc.join(name), render_text(pieces, &paths), 0o644)?;
         }
         place_files(&etc.join("ssl"), &config.files, self.uid, self.gid)?;
         if Uid::current().is_root() {

@@ -19,8 +19,8 @@ const PARTS: &[&str] = &["lib", "lib64", "usr/lib", "usr/lib64", "etc/ssl"];
 pub fn psql_launch(image: &str, facts: &ImageFacts) -> Result<Launch, String> {
     let root = crate::server::native::cache_dir().join("rootfs").join(facts.id.trim_start_matches("sha256:").get(..16).unwrap_or("x"));
     extract(image, &root)?;
-    let loader = root.join("lib64/ld-linux-x86-64.so.2");
-    if !loader.exists() {
+    let loader = resolve_in(&root, Path::new("lib64/ld-linux-x86-64.so.2"));
+    if !loader.is_file() {
         return Err(format!(
             "cannot run the psql of {image} on this host: no x86_64 loader in the image (hint: pass --psql PATH)"
         ));
@@ -33,6 +33,21 @@ pub fn psql_launch(image: &str, facts: &ImageFacts) -> Result<Launch, String> {
     let psql = root.join(facts.bindir.trim_start_matches('/')).join("psql");
     let conf = Some(root.join("etc/ssl/openssl.cnf")).filter(|p| p.exists());
     Ok(Launch { psql, loader: Some((loader, libs, conf)) })
+}
+
+/// Follows symlinks of `rel` inside `root`: an absolute target (`/lib/x86_64-linux-gnu/…`, as
+/// in the bullseye and bookworm images) means a path inside the image, not on this host.
+fn resolve_in(root: &Path, rel: &Path) -> std::path::PathBuf {
+    let mut path = root.join(rel);
+    for _ in 0..16 {
+        let Ok(target) = std::fs::read_link(&path) else { break };
+        path = if target.is_absolute() {
+            root.join(target.strip_prefix("/").unwrap_or(&target))
+        } else {
+            path.parent().unwrap_or(root).join(target)
+        };
+    }
+    path
 }
 
 fn extract(image: &str, root: &Path) -> Result<(), String> {
