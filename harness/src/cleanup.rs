@@ -50,6 +50,7 @@ pub fn unregister_pid(pid: i32) {
 
 pub fn register_container(id: &str) {
     install_signal_handlers();
+    ensure_reaper();
     with(|r| r.containers.insert(id.to_owned()));
 }
 
@@ -59,6 +60,7 @@ pub fn unregister_container(id: &str) {
 
 pub fn register_dir(path: &Path) {
     install_signal_handlers();
+    ensure_reaper();
     with(|r| r.dirs.insert(path.to_owned()));
 }
 
@@ -101,6 +103,36 @@ pub fn cleanup_now() {
     for dir in dirs {
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// Starts the reaper once. Its stdin is a pipe whose write end this process keeps open for
+/// its whole life; EOF means we are gone, for whatever reason.
+fn ensure_reaper() {
+    static REAPER: std::sync::OnceLock<Option<std::os::fd::OwnedFd>> = std::sync::OnceLock::new();
+    REAPER.get_or_init(|| {
+        // Close-on-exec: no other child may hold the write end and keep the reaper waiting.
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+        let pid = std::process::id();
+        let tmp = std::env::temp_dir();
+        let script = format!(
+            "read _ignored; ids=$(docker ps -aq --filter label={OWNER_LABEL}={pid} 2>/dev/null); \
+             [ -n \"$ids\" ] && docker rm -f $ids >/dev/null 2>&1; rm -rf {}/{SCRATCH_PREFIX}{pid}-*",
+            tmp.display()
+        );
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(script).stdin(std::process::Stdio::from(read)).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        // SAFETY: setsid is async-signal-safe. Its own session keeps the reaper out of the
+        // terminal's process group, so a Ctrl-C aimed at pgtls does not kill it too.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        cmd.spawn().ok()?;
+        Some(write)
+    });
 }
 
 /// Removes scratch directories and containers left by pgtls processes that no longer run.

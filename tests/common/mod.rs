@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use pgtls_harness::outcome::Outcome;
@@ -50,6 +50,56 @@ fn pg_bins() -> Vec<PathBuf> {
     std::env::var_os("PGTLS_PG_BIN").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default()
 }
 
+/// The first local image of majors 13–19 under `PGTLS_IMAGE_PATTERN`; `None` (after saying
+/// why) when there is none and Docker is not required.
+pub fn first_local_image() -> Option<String> {
+    let found = pgtls_harness::server::docker::engine_available().and_then(|()| {
+        let pattern = std::env::var("PGTLS_IMAGE_PATTERN").unwrap_or_else(|_| "postgres:{major}".into());
+        (13..=19)
+            .map(|m| pattern.replace("{major}", &m.to_string()))
+            .find(|i| pgtls_harness::server::docker::local_image_id(i).is_some())
+            .ok_or_else(|| format!("no local image matches {pattern}"))
+    });
+    match found {
+        Ok(i) => Some(i),
+        Err(reason) if std::env::var("PGTLS_REQUIRE_DOCKER").is_ok_and(|v| v == "1") => panic!("Docker is required but unavailable: {reason}"),
+        Err(reason) => {
+            eprintln!("skipped: Docker tests: {reason}");
+            None
+        }
+    }
+}
+
+/// Docker targets for the local images of majors 13–19, probed once per process; `None` (after
+/// saying why on stderr) when Docker is unavailable and not required.
+pub fn docker_targets() -> Option<Vec<Target>> {
+    static TARGETS: OnceLock<Result<Vec<Target>, String>> = OnceLock::new();
+    let result = TARGETS.get_or_init(|| {
+        pgtls_harness::server::docker::engine_available()?;
+        let pattern = std::env::var("PGTLS_IMAGE_PATTERN").unwrap_or_else(|_| "postgres:{major}".into());
+        let images: Vec<String> = (13..=19)
+            .map(|m| pattern.replace("{major}", &m.to_string()))
+            .filter(|i| pgtls_harness::server::docker::local_image_id(i).is_some())
+            .collect();
+        if images.is_empty() {
+            return Err(format!("no local image matches {pattern} for majors 13-19 (build them with ci/build-images.sh)"));
+        }
+        let names = std::env::var("PGTLS_DOCKER_CLIENTS").unwrap_or_else(|_| "libpq,rust".into());
+        let choice = ClientChoice { names: names.split(',').map(str::to_owned).collect(), psql: None };
+        pgtls_harness::server::docker::targets(&images, &choice)
+    });
+    match result {
+        Ok(t) => Some(t.clone()),
+        Err(reason) if std::env::var("PGTLS_REQUIRE_DOCKER").is_ok_and(|v| v == "1") => {
+            panic!("Docker is required (PGTLS_REQUIRE_DOCKER=1) but unavailable: {reason}")
+        }
+        Err(reason) => {
+            eprintln!("skipped: Docker tests: {reason}");
+            None
+        }
+    }
+}
+
 pub fn context() -> RunContext {
     let divergences = Registry::load(&root().join("divergences.toml")).unwrap_or_else(|e| panic!("{e}"));
     RunContext { timeout: Duration::from_secs(10), divergences, filter: None }
@@ -83,9 +133,39 @@ struct SnapClient<'a> {
     verdict: &'a runner::Verdict,
 }
 
-/// Snapshots a result as `scenario@<name>[@<suffix>]`.
-pub fn snapshot(name: &str, suffix: Option<&str>, r: &ScenarioResult) {
-    let snap = Snap {
+/// Snapshots one result per major: the reference major's (15, else the first) as
+/// `@docker`, and any major whose outcomes differ from it as `@docker-pg<major>`.
+pub fn snapshot_majors(name: &str, results: &[ScenarioResult]) {
+    let reference = results.iter().find(|r| r.major == 15).or_else(|| results.first());
+    let Some(reference) = reference else { return };
+    let value = |r: &ScenarioResult| serde_yaml_value(&snap_of(r));
+    snapshot(name, Some("docker"), reference);
+    for r in results {
+        if r.major != reference.major && value(r) != value(reference) {
+            snapshot(name, Some(&format!("docker-pg{}", r.major)), r);
+        }
+    }
+}
+
+/// The snapshot as text with the snapshot filters applied, for comparing majors.
+fn serde_yaml_value<T: Serialize>(v: &T) -> String {
+    let mut text = serde_json::to_string(v).unwrap_or_default();
+    for (re, with) in FILTERS.iter().chain([(r#""serial":"[^"]*""#, r#""serial":"[serial]""#)].iter()) {
+        text = regex::Regex::new(re).expect("static regex").replace_all(&text, *with).into_owned();
+    }
+    text
+}
+
+/// Redactions applied to snapshots: ports, scratch paths, pids.
+const FILTERS: &[(&str, &str)] = &[
+    (r#"port \d+"#, "port [port]"),
+    (r#"(localhost|127\.0\.0\.1):\d+"#, "$1:[port]"),
+    (r#"/tmp/pgtls-[^\s"'/]+"#, "[scratch]"),
+    (r#"\(pid \d+\)"#, "(pid [pid])"),
+];
+
+fn snap_of(r: &ScenarioResult) -> Snap<'_> {
+    Snap {
         scenario: &r.scenario,
         skipped: r.skipped.as_deref(),
         cases: r
@@ -97,7 +177,12 @@ pub fn snapshot(name: &str, suffix: Option<&str>, r: &ScenarioResult) {
                 clients: c.results.iter().map(|cr| SnapClient { client: &cr.client, outcome: &cr.outcome, verdict: &cr.verdict }).collect(),
             })
             .collect(),
-    };
+    }
+}
+
+/// Snapshots a result as `scenario@<name>[@<suffix>]`.
+pub fn snapshot(name: &str, suffix: Option<&str>, r: &ScenarioResult) {
+    let snap = snap_of(r);
     let mut settings = insta::Settings::clone_current();
     let mut full = name.replace('/', "__");
     if let Some(s) = suffix {
@@ -107,10 +192,9 @@ pub fn snapshot(name: &str, suffix: Option<&str>, r: &ScenarioResult) {
     settings.set_prepend_module_to_snapshot(false);
     settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"));
     settings.add_redaction(".cases[].clients[].client_cert.serial", "[serial]");
-    settings.add_filter(r#"port \d+"#, "port [port]");
-    settings.add_filter(r#"(localhost|127\.0\.0\.1):\d+"#, "$1:[port]");
-    settings.add_filter(r#"/tmp/pgtls-[^\s"'/]+"#, "[scratch]");
-    settings.add_filter(r#"\(pid \d+\)"#, "(pid [pid])");
+    for (re, with) in FILTERS {
+        settings.add_filter(re, *with);
+    }
     settings.bind(|| insta::assert_yaml_snapshot!("scenario", snap));
 }
 
