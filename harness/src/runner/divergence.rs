@@ -59,11 +59,13 @@ impl Registry {
         Some(e)
     }
 
-    /// Entries whose case pattern covers a scenario in `scenarios` yet matched nothing.
-    pub fn stale<'a>(&'a self, scenarios: &[String]) -> Vec<&'a Entry> {
+    /// Entries for one of `clients` whose case pattern covers a scenario in `scenarios`, yet
+    /// matched nothing.
+    pub fn stale<'a>(&'a self, scenarios: &[String], clients: &[String]) -> Vec<&'a Entry> {
         self.entries
             .iter()
             .filter(|e| e.hits.load(Ordering::Relaxed) == 0)
+            .filter(|e| clients.contains(&e.client))
             .filter(|e| scenarios.iter().any(|s| glob_prefix(&e.case, s)))
             .collect()
     }

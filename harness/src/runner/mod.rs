@@ -2,6 +2,7 @@
 
 mod divergence;
 mod expect;
+pub mod pool;
 mod scenario;
 
 use std::sync::Arc;

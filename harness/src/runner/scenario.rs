@@ -114,15 +114,30 @@ pub async fn run(scenario: &Scenario, target: &Target, cx: &RunContext) -> Scena
     match Session::open(scenario, backend, &mut result.timings).await {
         Ok(mut session) => {
             session.run_cases(scenario, backend.info(), clients, cx, &mut result).await;
-            result.server_log = session.instance.log_since(0);
-            let t = Instant::now();
-            session.instance.stop().await;
-            result.timings.stop_ms += ms(t);
+            result.server_log = session.instance.log_since(session.log_start);
+            let (backend_id, bootstrap) = (backend.id(), session.bootstrap.clone());
+            super::pool::give(super::pool::Idle { backend: backend_id, bootstrap, instance: session.into_instance() });
         }
         Err(e) => result.error = Some(e),
     }
     result.timings.total_ms = ms(t0);
     result
+}
+
+/// Makes an idle instance's roles and databases those of `bootstrap`. The server must run for
+/// that; one the previous scenario left stopped is started with a neutral configuration.
+async fn reuse(idle: super::pool::Idle, bootstrap: &Bootstrap) -> Result<Box<dyn Instance>, String> {
+    let mut instance = idle.instance;
+    if &idle.bootstrap == bootstrap {
+        return Ok(instance);
+    }
+    if !instance.is_running() {
+        instance.apply(&ServerConfig::default()).await.map_err(|e| e.to_string())?;
+        instance.restart().await.map_err(|e| format!("failed to restart a pooled server: {e}"))?;
+    }
+    let sql = crate::server::reconcile_sql(&idle.bootstrap, bootstrap);
+    instance.execute(&sql).await.map_err(|e| e.to_string())?;
+    Ok(instance)
 }
 
 fn ms(t: Instant) -> u64 {
@@ -131,8 +146,10 @@ fn ms(t: Instant) -> u64 {
 
 /// A running scenario: its scratch dir, PKI, server and evolving configuration.
 pub struct Session {
-    // Field order matters: the instance must stop before its directory is removed.
     instance: Box<dyn Instance>,
+    /// Where this scenario's part of the (possibly reused) server log starts.
+    log_start: u64,
+    bootstrap: Bootstrap,
     pki: Materialized,
     state: ConfigState,
     start_failure: Option<StartFailure>,
@@ -151,12 +168,18 @@ impl Session {
         timings.pki_ms = ms(t);
         let t = Instant::now();
         let bootstrap = Bootstrap { roles: s.server.roles.clone(), databases: s.server.databases.clone() };
-        let mut instance = backend.create(scratch.path(), &bootstrap).await.map_err(|e| e.to_string())?;
+        let (mut instance, reused) = match super::pool::take(&backend.id(), &bootstrap) {
+            Some(idle) => (reuse(idle, &bootstrap).await?, true),
+            None => (backend.create(&bootstrap).await.map_err(|e| e.to_string())?, false),
+        };
+        let log_start = instance.log_offset();
+        // Backends of earlier scenarios on a reused server must not leak into our windows.
+        let seen_backends: BTreeSet<u32> = crate::server::log::parse(&instance.log_since(0)).into_iter().map(|e| e.pid).collect();
         let state = ConfigState::new(s);
         instance.apply(&state.render(&pki)).await.map_err(|e| e.to_string())?;
-        let start_failure = instance.start().await.err();
+        let start_failure = if reused { instance.restart().await.err() } else { instance.start().await.err() };
         timings.server_ms = ms(t);
-        Ok(Session { instance, pki, state, start_failure, seen_backends: BTreeSet::new(), attempt_no: 0, scratch })
+        Ok(Session { instance, log_start, bootstrap, pki, state, start_failure, seen_backends, attempt_no: 0, scratch })
     }
 
     async fn run_cases(&mut self, s: &Scenario, info: &ServerInfo, clients: &[Arc<dyn Client>], cx: &RunContext, result: &mut ScenarioResult) {
@@ -206,8 +229,7 @@ impl Session {
                     if let Err(e) = self.instance.apply(&self.state.render(&self.pki)).await {
                         return Some(e.to_string());
                     }
-                    self.instance.stop().await;
-                    self.start_failure = self.instance.start().await.err();
+                    self.start_failure = self.instance.restart().await.err();
                 }
                 _ => {}
             }
@@ -279,6 +301,10 @@ impl Session {
     /// Stops the server.
     pub async fn close(mut self) {
         self.instance.stop().await;
+    }
+
+    fn into_instance(self) -> Box<dyn Instance> {
+        self.instance
     }
 
     /// libpq keywords with files resolved; `host`, `hostaddr`, `port`, `user` and `dbname`

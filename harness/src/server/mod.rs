@@ -45,8 +45,12 @@ pub struct Bootstrap {
 pub trait Backend: Send + Sync {
     fn info(&self) -> &ServerInfo;
 
-    /// Creates a stopped instance with `bootstrap` applied, its files under `scratch`.
-    fn create<'a>(&'a self, scratch: &'a std::path::Path, bootstrap: &'a Bootstrap) -> BoxFuture<'a, Result<Box<dyn Instance>, BackendError>>;
+    /// Identifies the build (binary directory, image): instances of equal ids are
+    /// interchangeable, so the runner may reuse one for another scenario.
+    fn id(&self) -> String;
+
+    /// Creates a stopped instance with `bootstrap` applied; it owns its files.
+    fn create<'a>(&'a self, bootstrap: &'a Bootstrap) -> BoxFuture<'a, Result<Box<dyn Instance>, BackendError>>;
 }
 
 /// One server: files in place, then started and changed by steps.
@@ -57,7 +61,16 @@ pub trait Instance: Send {
     /// Asks the server to reload and waits until it has.
     fn reload(&mut self) -> BoxFuture<'_, Result<(), BackendError>>;
     fn stop(&mut self) -> BoxFuture<'_, ()>;
+    /// Stops (if running) and starts again with the files as they are now.
+    fn restart(&mut self) -> BoxFuture<'_, Result<(), StartFailure>> {
+        Box::pin(async move {
+            self.stop().await;
+            self.start().await
+        })
+    }
     fn is_running(&self) -> bool;
+    /// Runs statements as a superuser (the server must be running).
+    fn execute<'a>(&'a self, statements: &'a [String]) -> BoxFuture<'a, Result<(), BackendError>>;
     /// Where clients on this machine connect.
     fn endpoint(&self) -> Endpoint;
     /// Current length of the server log, to mark the start of an attempt.
@@ -213,6 +226,29 @@ pub fn bootstrap_sql(b: &Bootstrap) -> Vec<String> {
     sql
 }
 
+/// The SQL that turns a server bootstrapped with `old` into one bootstrapped with `new`:
+/// roles and databases of `old` that `new` lacks are dropped (a leftover could change an
+/// outcome, e.g. a `role-missing` expectation), the rest is created or reset.
+pub fn reconcile_sql(old: &Bootstrap, new: &Bootstrap) -> Vec<String> {
+    let mut sql = Vec::new();
+    for d in old.databases.iter().filter(|d| !new.databases.contains(d)) {
+        sql.push(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", sql_ident(d)));
+    }
+    let mut old_roles: Vec<&str> = old.roles.iter().map(|r| r.name.as_str()).collect();
+    old_roles.extend(old.roles.iter().flat_map(|r| r.member_of.iter().map(String::as_str)));
+    old_roles.sort();
+    old_roles.dedup();
+    for r in old_roles.into_iter().filter(|r| *r != "postgres") {
+        sql.push(format!("DROP ROLE IF EXISTS {}", sql_ident(r)));
+    }
+    if old.roles.iter().any(|r| r.name == "postgres") {
+        sql.push("ALTER ROLE postgres PASSWORD NULL".into());
+    }
+    let fresh = Bootstrap { roles: new.roles.clone(), databases: new.databases.iter().filter(|d| !old.databases.contains(d)).cloned().collect() };
+    sql.extend(bootstrap_sql(&fresh));
+    sql
+}
+
 /// The settings every instance gets from the harness, whatever the scenario says.
 pub fn harness_settings(port: u16, listen: &str, socket_dir: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -228,6 +264,9 @@ pub fn harness_settings(port: u16, listen: &str, socket_dir: &str) -> Vec<(&'sta
         ("fsync", "off".into()),
         ("max_connections", "20".into()),
         ("shared_buffers", "16MB".into()),
+        // Dynamic shared memory as files in the data directory, removed with it, rather than
+        // /dev/shm segments that a killed server would leave behind.
+        ("dynamic_shared_memory_type", "mmap".into()),
     ]
 }
 

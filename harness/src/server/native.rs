@@ -279,20 +279,26 @@ impl Backend for NativeBackend {
         &self.info
     }
 
-    fn create<'a>(&'a self, scratch: &'a Path, bootstrap: &'a Bootstrap) -> BoxFuture<'a, Result<Box<dyn Instance>, BackendError>> {
+    fn id(&self) -> String {
+        format!("native:{}", self.bins.bindir.display())
+    }
+
+    fn create<'a>(&'a self, bootstrap: &'a Bootstrap) -> BoxFuture<'a, Result<Box<dyn Instance>, BackendError>> {
         Box::pin(async move {
             let template = tokio::task::block_in_place(|| self.bootstrap_template(bootstrap))
                 .map_err(|e| BackendError::new("failed to prepare the bootstrap template", e))?;
-            let root = scratch.join("server");
+            let scratch = crate::cleanup::Scratch::new("server").map_err(|e| BackendError::new("failed to create a server dir", e))?;
+            let root = scratch.path().join("server");
             let data = root.join("data");
             tokio::task::block_in_place(|| -> std::io::Result<()> {
-                make_traversable(scratch)?;
+                make_traversable(scratch.path())?;
                 process::copy_tree(&template.join("data"), &data)?;
                 std::fs::create_dir_all(root.join("ssl"))?;
                 self.user.chown_tree(&root)
             })
             .map_err(|e| BackendError::new("failed to copy the template", e))?;
-            let inst = NativeInstance::new(self, root, data, "127.0.0.1".into());
+            let mut inst = NativeInstance::new(self, root, data, "127.0.0.1".into());
+            inst.scratch = Some(scratch);
             Ok(Box::new(inst) as Box<dyn Instance>)
         })
     }
@@ -308,6 +314,8 @@ pub struct NativeInstance {
     port: u16,
     log_path: PathBuf,
     child: Option<Child>,
+    /// The directory the instance lives in, removed after the server stopped.
+    scratch: Option<crate::cleanup::Scratch>,
 }
 
 impl NativeInstance {
@@ -321,6 +329,7 @@ impl NativeInstance {
             listen,
             port: free_port(),
             child: None,
+            scratch: None,
         }
     }
 
@@ -476,6 +485,16 @@ impl Instance for NativeInstance {
 
     fn is_running(&self) -> bool {
         self.child.is_some()
+    }
+
+    fn execute<'a>(&'a self, statements: &'a [String]) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let c = self.admin().await.map_err(|e| BackendError::new("failed to connect as superuser", e))?;
+            for s in statements {
+                c.batch_execute(s).await.map_err(|e| BackendError::new(format!("`{s}` failed"), e))?;
+            }
+            Ok(())
+        })
     }
 
     fn endpoint(&self) -> Endpoint {

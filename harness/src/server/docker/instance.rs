@@ -1,7 +1,7 @@
 //! One PostgreSQL container: files on the host under a bind mount, lifecycle through
 //! testcontainers, readiness by a real connection.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
@@ -20,6 +20,30 @@ use crate::server::{
 /// Where the host directory is mounted in the container.
 const MOUNT: &str = "/pgtls";
 
+/// PID 1 of every container: starts postgres through the image's entrypoint (the official
+/// interface), restarts it on SIGUSR1, stops it on SIGINT/SIGTERM (`docker stop`), and records
+/// in `/pgtls/run/state` whether it runs. A restart is then a postgres restart (tens of
+/// milliseconds) rather than a container restart (a second or more).
+const SUPERVISOR: &str = r#"
+mkdir -p /pgtls/run
+state=/pgtls/run/state
+start() { docker-entrypoint.sh postgres 2>>/pgtls/log/server.log & pid=$!; echo "running $pid" >"$state"; }
+restart=0
+trap 'restart=1; kill -INT "$pid" 2>/dev/null' USR1
+trap 'kill -INT "$pid" 2>/dev/null; wait "$pid"; exit 0' INT TERM
+start
+while :; do
+  wait "$pid" 2>/dev/null
+  kill -0 "$pid" 2>/dev/null && continue
+  if [ "$restart" = 0 ]; then
+    echo "exited $pid" >"$state"
+    while [ "$restart" = 0 ]; do sleep 0.02; done
+  fi
+  restart=0
+  start
+done
+"#;
+
 /// A container created from a cached image.
 pub struct DockerInstance {
     image: String,
@@ -29,11 +53,14 @@ pub struct DockerInstance {
     container: Option<ContainerAsync<GenericImage>>,
     port: u16,
     running: bool,
+    /// Owns `host_dir`; declared last so it is removed after the container.
+    _scratch: crate::cleanup::Scratch,
 }
 
 impl DockerInstance {
-    pub fn new(image: String, scratch: &Path, facts: &ImageFacts) -> std::io::Result<DockerInstance> {
-        let host_dir = scratch.join("server");
+    pub fn new(image: String, facts: &ImageFacts) -> std::io::Result<DockerInstance> {
+        let scratch = crate::cleanup::Scratch::new("container")?;
+        let host_dir = scratch.path().join("server");
         std::fs::create_dir_all(host_dir.join("etc/ssl"))?;
         std::fs::create_dir_all(host_dir.join("log"))?;
         Ok(DockerInstance {
@@ -44,6 +71,7 @@ impl DockerInstance {
             container: None,
             port: 0,
             running: false,
+            _scratch: scratch,
         })
     }
 
@@ -79,13 +107,13 @@ impl DockerInstance {
         }
         let (repo, tag) = split_image(&self.image);
         let mount = Mount::bind_mount(self.host_dir.to_string_lossy().into_owned(), MOUNT);
-        let cmd = format!("exec docker-entrypoint.sh postgres 2>>{MOUNT}/log/server.log");
+        let _ = std::fs::remove_file(self.state_path());
         let c = GenericImage::new(repo, tag)
             .with_exposed_port(5432.tcp())
             .with_wait_for(WaitFor::Nothing)
             .with_env_var("PGDATA", PGDATA)
             .with_mount(mount)
-            .with_cmd(["bash", "-c", &cmd])
+            .with_cmd(["bash", "-c", SUPERVISOR])
             .with_label(crate::cleanup::OWNER_LABEL, std::process::id().to_string())
             .with_host_config_modifier(loopback_only)
             .start()
@@ -96,27 +124,63 @@ impl DockerInstance {
         Ok(())
     }
 
+    fn state_path(&self) -> PathBuf {
+        self.host_dir.join("run/state")
+    }
+
+    /// The supervisor's view: `running <pid>` or `exited <pid>`.
+    fn state(&self) -> Option<(bool, String)> {
+        let text = std::fs::read_to_string(self.state_path()).ok()?;
+        let (what, pid) = text.trim().split_once(' ')?;
+        Some((what == "running", pid.to_owned()))
+    }
+
     async fn start_inner(&mut self) -> Result<(), StartFailure> {
         let offset = self.log_offset();
-        self.ensure_started().await.map_err(|e| self.failure(offset, e))?;
-        let c = self.container.as_ref().ok_or_else(|| self.failure(offset, "no container".into()))?;
+        if self.container.is_none() {
+            self.ensure_started().await.map_err(|e| self.failure(offset, e))?;
+            let port = match &self.container {
+                Some(c) => c.get_host_port_ipv4(5432).await.map_err(|e| e.to_string()),
+                None => Err("no container".to_owned()),
+            };
+            self.port = port.map_err(|e| self.failure(offset, e))?;
+            self.wait_ready(offset, None).await
+        } else {
+            self.restart_inner().await
+        }
+    }
+
+    /// Restarts postgres inside the running container through the supervisor.
+    async fn restart_inner(&mut self) -> Result<(), StartFailure> {
+        let offset = self.log_offset();
+        let before = self.state().map(|(_, pid)| pid);
+        let id = self.container.as_ref().map(|c| c.id().to_owned()).unwrap_or_default();
+        signal(&id, "USR1").await.map_err(|e| self.failure(offset, e))?;
+        self.wait_ready(offset, before).await
+    }
+
+    /// Waits until postgres (a new one, when `old_pid` is given) accepts connections, or the
+    /// supervisor reports that it exited.
+    async fn wait_ready(&mut self, offset: u64, old_pid: Option<String>) -> Result<(), StartFailure> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if !c.is_running().await.unwrap_or(false) {
-                self.running = false;
-                return Err(self.failure(offset, "the container exited: postgres did not start".into()));
-            }
-            if let Ok(port) = c.get_host_port_ipv4(5432).await {
-                self.port = port;
-                if self.admin().await.is_ok() {
-                    self.running = true;
-                    return Ok(());
+            match self.state() {
+                Some((false, pid)) if Some(&pid) != old_pid.as_ref() || old_pid.is_none() => {
+                    self.running = false;
+                    return Err(self.failure(offset, "postgres exited: it did not start".into()));
                 }
+                Some((true, pid)) if Some(&pid) != old_pid.as_ref() => {
+                    if self.admin().await.is_ok() {
+                        self.running = true;
+                        return Ok(());
+                    }
+                }
+                _ => {}
             }
             if Instant::now() > deadline {
                 return Err(self.failure(offset, "not ready within 60 s".into()));
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -134,6 +198,14 @@ impl DockerInstance {
         tokio::spawn(conn);
         Ok(client)
     }
+}
+
+/// Sends a signal to a container's PID 1 through the Docker API.
+async fn signal(id: &str, sig: &str) -> Result<(), String> {
+    use testcontainers::bollard::query_parameters::KillContainerOptionsBuilder;
+    let docker = testcontainers::core::client::docker_client_instance().await.map_err(|e| e.to_string())?;
+    let opts = KillContainerOptionsBuilder::default().signal(sig).build();
+    docker.kill_container(id, Some(opts)).await.map_err(|e| format!("failed to signal the container: {e}"))
 }
 
 /// Publish 5432 on 127.0.0.1 only: tests touch loopback, never other interfaces.
@@ -184,15 +256,36 @@ impl Instance for DockerInstance {
 
     fn stop(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            if let Some(c) = &self.container {
+            if let Some(c) = self.container.take() {
                 let _ = c.stop_with_timeout(Some(10)).await;
+                crate::cleanup::unregister_container(c.id());
+                let _ = c.rm().await;
             }
             self.running = false;
         })
     }
 
+    fn restart(&mut self) -> BoxFuture<'_, Result<(), StartFailure>> {
+        Box::pin(async move {
+            if self.container.is_none() {
+                return self.start_inner().await;
+            }
+            self.restart_inner().await
+        })
+    }
+
     fn is_running(&self) -> bool {
         self.running
+    }
+
+    fn execute<'a>(&'a self, statements: &'a [String]) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let c = self.admin().await.map_err(|e| BackendError::new("failed to connect as superuser", e))?;
+            for s in statements {
+                c.batch_execute(s).await.map_err(|e| BackendError::new(format!("`{s}` failed"), e))?;
+            }
+            Ok(())
+        })
     }
 
     fn endpoint(&self) -> Endpoint {

@@ -185,10 +185,14 @@ impl Backend for DockerBackend {
         &self.info
     }
 
-    fn create<'a>(&'a self, scratch: &'a Path, bootstrap: &'a Bootstrap) -> BoxFuture<'a, Result<Box<dyn Instance>, BackendError>> {
+    fn id(&self) -> String {
+        format!("docker:{}", self.facts.id)
+    }
+
+    fn create<'a>(&'a self, bootstrap: &'a Bootstrap) -> BoxFuture<'a, Result<Box<dyn Instance>, BackendError>> {
         Box::pin(async move {
             let image = self.bootstrap_image(bootstrap).await?;
-            let inst = DockerInstance::new(image, scratch, &self.facts).map_err(|e| BackendError::new("failed to prepare the container", e))?;
+            let inst = DockerInstance::new(image, &self.facts).map_err(|e| BackendError::new("failed to prepare the container", e))?;
             Ok(Box::new(inst) as Box<dyn Instance>)
         })
     }
