@@ -20,14 +20,17 @@ use crate::server::{
 /// Where the host directory is mounted in the container.
 const MOUNT: &str = "/pgtls";
 
-/// PID 1 of every container: starts postgres through the image's entrypoint (the official
-/// interface), restarts it on SIGUSR1, stops it on SIGINT/SIGTERM (`docker stop`), and records
-/// in `/pgtls/run/state` whether it runs. A restart is then a postgres restart (tens of
-/// milliseconds) rather than a container restart (a second or more).
+/// PID 1 of every container, run as the image's postgres user: copies the data directory the
+/// cached image holds (initialised through the image's own entrypoint) onto a tmpfs, starts
+/// postgres on it, restarts it on SIGUSR1, stops it on SIGINT/SIGTERM (`docker stop`), and
+/// records in `/pgtls/run/state` whether it runs. A restart is then a postgres restart rather
+/// than a container restart, and the server's writes skip the image's overlay filesystem.
 const SUPERVISOR: &str = r#"
 mkdir -p /pgtls/run
 state=/pgtls/run/state
-start() { docker-entrypoint.sh postgres 2>>/pgtls/log/server.log & pid=$!; echo "running $pid" >"$state"; }
+data=/pgtls-data/data
+[ -s "$data/PG_VERSION" ] || { cp -a "$PGDATA" "$data" && chmod 700 "$data"; }
+start() { postgres -D "$data" 2>>/pgtls/log/server.log & pid=$!; echo "running $pid" >"$state"; }
 restart=0
 trap 'restart=1; kill -INT "$pid" 2>/dev/null' USR1
 trap 'kill -INT "$pid" 2>/dev/null; wait "$pid"; exit 0' INT TERM
@@ -108,11 +111,19 @@ impl DockerInstance {
         let (repo, tag) = split_image(&self.image);
         let mount = Mount::bind_mount(self.host_dir.to_string_lossy().into_owned(), MOUNT);
         let _ = std::fs::remove_file(self.state_path());
+        std::fs::create_dir_all(self.host_dir.join("run")).map_err(|e| e.to_string())?;
+        if Uid::current().is_root() {
+            for d in ["run", "log"] {
+                nix::unistd::chown(&self.host_dir.join(d), Some(self.uid), Some(self.gid)).map_err(|e| e.to_string())?;
+            }
+        }
         let c = GenericImage::new(repo, tag)
             .with_exposed_port(5432.tcp())
             .with_wait_for(WaitFor::Nothing)
             .with_env_var("PGDATA", PGDATA)
+            .with_user(format!("{}:{}", self.uid, self.gid))
             .with_mount(mount)
+            .with_mount(Mount::tmpfs_mount("/pgtls-data").with_mode(0o1777))
             .with_cmd(["bash", "-c", SUPERVISOR])
             .with_label(crate::cleanup::OWNER_LABEL, std::process::id().to_string())
             .with_host_config_modifier(loopback_only)
@@ -209,7 +220,7 @@ async fn signal(id: &str, sig: &str) -> Result<(), String> {
 }
 
 /// Publish 5432 on 127.0.0.1 only: tests touch loopback, never other interfaces.
-fn loopback_only(hc: &mut HostConfig) {
+pub(super) fn loopback_only(hc: &mut HostConfig) {
     let binding = PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) };
     hc.port_bindings = Some([("5432/tcp".to_owned(), Some(vec![binding]))].into_iter().collect());
     hc.publish_all_ports = Some(false);

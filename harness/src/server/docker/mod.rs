@@ -153,6 +153,7 @@ impl DockerBackend {
             .with_copy_to("/docker-entrypoint-initdb.d/20-pgtls.sh", include.into_bytes())
             .with_label(crate::cleanup::OWNER_LABEL, std::process::id().to_string())
             .with_startup_timeout(Duration::from_secs(180))
+            .with_host_config_modifier(instance::loopback_only)
             .start()
             .await
             .map_err(|e| format!("failed to start {}: {e}", self.image))?;
