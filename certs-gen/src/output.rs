@@ -52,6 +52,14 @@ impl Writer<'_> {
     }
 }
 
+/// Sets a written file's mode (an extra key that asked for one).
+fn set_mode(path: &Path, mode: u32) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|source| {
+        Error::new(ErrorKind::Io { action: "set the mode of", path: path.to_owned(), cause: source })
+    })
+}
+
 /// Creates or truncates `path` with `mode`, forcing the mode even if the file existed
 /// (a leftover 0644 key would make PostgreSQL refuse to start).
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
@@ -158,6 +166,9 @@ fn write_entity(
                 ..Default::default()
             },
         )?;
+        if kf.mode != 0o600 {
+            set_mode(&w.dir.join(&rel), kf.mode)?;
+        }
         pki.extra_keys.insert(file.clone(), rel);
     }
     if let Some(crl) = &m.crls[i] {

@@ -65,6 +65,8 @@ pub(crate) struct Node {
 pub(crate) struct KeyFile {
     pub format: KeyFormat,
     pub passphrase: Option<String>,
+    /// File mode; keys are 0600 unless an extra key asks otherwise.
+    pub mode: u32,
 }
 
 #[derive(Debug, Clone)]

@@ -240,6 +240,7 @@ fn key_file(e: &EntitySpec, key_type: KeyType) -> Result<KeyFile, (&'static str,
     let file = KeyFile {
         format: e.key_format,
         passphrase: e.key_passphrase.clone(),
+        mode: 0o600,
     };
     check_key_file(&file, key_type).map_err(|(passphrase, k)| {
         (
@@ -281,9 +282,17 @@ fn extra_keys(e: &EntitySpec, key_type: KeyType) -> Result<Vec<(String, KeyFile)
         super::graph::check_file_stem(&x.file).map_err(|reason| {
             ErrorKind::conflict(format!("invalid file name {:?}: {reason}", x.file))
         })?;
+        let mode = match &x.mode {
+            None => 0o600,
+            Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(|| ErrorKind::conflict(format!("mode {m:?} of {:?} is not an octal file mode such as \"0644\"", x.file)))?,
+        };
         let file = KeyFile {
             format: x.format,
             passphrase: x.passphrase.clone(),
+            mode,
         };
         check_key_file(&file, key_type).map_err(|(_, k)| k)?;
         out.push((x.file.clone(), file));

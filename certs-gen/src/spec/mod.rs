@@ -306,6 +306,9 @@ pub struct ExtraKey {
     #[serde(default)]
     pub format: KeyFormat,
     pub passphrase: Option<String>,
+    /// File mode as an octal string (default `"0600"`); e.g. `"0644"` to test a client's
+    /// "private key file has group or world access" check.
+    pub mode: Option<String>,
 }
 
 /// Options of the CRL a CA issues.

@@ -4,8 +4,9 @@
 //! only signal; everything the server decides is taken from the server log instead (SQLSTATE,
 //! routine, the alert it received), never from these strings. Each row names the libpq code
 //! that produces the message (PostgreSQL 13–19, `src/interfaces/libpq`); messages are matched
-//! in the C locale (psql runs with `LC_ALL=C`). The mapping is tested against every psql the
-//! harness can reach (the native build and the images, see tests/libpq_messages.rs).
+//! in the C locale (psql runs with `LC_ALL=C`). `scenarios/clients/client-side-failures.toml`
+//! has a case per row; tests/scenarios.rs runs it with the native psql and tests/docker.rs
+//! with the psql of every local image (13 to 19).
 
 use std::sync::OnceLock;
 
@@ -36,7 +37,8 @@ const TABLE: &[(&str, Meaning, &str)] = &[
     (r"SSL error: .*(alert |unrecognized name)", Meaning::Alert, "fe-secure-openssl.c open_client_SSL: SSLerrmessage of the received alert"),
     (r"SSL error: (unsupported protocol|no protocols available|wrong version number)", Meaning::Local(FailureClass::ProtocolVersionMismatch), "fe-secure-openssl.c open_client_SSL with the protocol-version hint"),
     (r"server does not support SSL, but SSL was required", Meaning::Local(FailureClass::SslNotSupported), "fe-connect.c PQconnectPoll, SSLRequest answered 'N'"),
-    (r"server accepted connection without a valid SSL certificate", Meaning::Local(FailureClass::ClientCertNotRequested), "fe-secure-openssl.c (16+) sslcertmode=require"),
+    (r"server accepted connection without a valid SSL certificate", Meaning::Local(FailureClass::ClientCertNotRequested), "fe-connect.c (16+) sslcertmode=require, certificate requested but none sent"),
+    (r"server did not request an SSL certificate", Meaning::Local(FailureClass::ClientCertNotRequested), "fe-connect.c (17+) sslcertmode=require, no CertificateRequest at all"),
     (r"certificate present, but not private key file", Meaning::Local(FailureClass::ClientKeyUnusable), "fe-secure-openssl.c initialize_SSL"),
     (r#"private key file ".*" (has group or world access|is not a regular file)"#, Meaning::Local(FailureClass::ClientKeyUnusable), "fe-secure-openssl.c initialize_SSL permission check"),
     (r#"could not (load|read) private key file"#, Meaning::Local(FailureClass::ClientKeyUnusable), "fe-secure-openssl.c initialize_SSL (bad decrypt, processing error)"),

@@ -195,7 +195,13 @@ fn evidence(e: &tokio_postgres::Error, s: &Settings, mode: Mode, started: bool, 
         f.message = "server does not support SSL, but SSL was required".into();
     }
     // Its error kinds are only visible through their fixed Display strings.
-    if f.message == "authentication error" && s.channel_binding == "require" {
+    let source = e.source().map(|x| x.to_string()).unwrap_or_default();
+    if f.message == "invalid configuration" && source == "password missing" {
+        // The server asked for a password and none was given: libpq's
+        // "fe_sendauth: no password supplied".
+        f.local = Some(FailureClass::PasswordAuthFailed);
+        f.message = format!("{e}: {source}");
+    } else if f.message == "authentication error" && s.channel_binding == "require" {
         f.local = Some(FailureClass::ChannelBindingFailed);
         f.message = format!("{e}: {}", e.source().map(|x| x.to_string()).unwrap_or_default());
     } else if let Some(src) = e.source() {
