@@ -293,7 +293,8 @@ def clean_environment(scratch: Optional[str]) -> None:
     for name in list(os.environ):
         if name.startswith("PG") or name == "SSLKEYLOGFILE":
             del os.environ[name]
-    if scratch and not os.environ.get("HOME"):
+    # Per request: a persistent adapter serves many attempts, each with its own scratch dir.
+    if scratch:
         os.environ["HOME"] = scratch
 
 
@@ -539,8 +540,8 @@ def evidence_of(exc: BaseException, attempts: list[Attempt], recovered: Optional
     return ev
 
 
-def main() -> int:
-    raw = sys.stdin.read()
+def answer_one(raw: str) -> None:
+    """Reads one request, writes one response line."""
     try:
         request = json.loads(raw)
         if request.get("version") != 1:
@@ -551,6 +552,17 @@ def main() -> int:
         answer = {"result": "failed", "evidence": {"local": "unclassified", "message": f"adapter error: {describe(exc)}"}}
     sys.stdout.write(json.dumps(answer) + "\n")
     sys.stdout.flush()
+
+
+def main() -> int:
+    # Persistent mode (docs/client-adapters.md): one request per line until stdin closes,
+    # which happens when the harness exits, however it exits.
+    if "--serve" in sys.argv[1:]:
+        for line in sys.stdin:
+            if line.strip():
+                answer_one(line)
+        return 0
+    answer_one(sys.stdin.read())
     return 0
 
 

@@ -32,6 +32,10 @@ struct Manifest {
     /// `[keyword, value]` pairs it does not implement although it knows the keyword.
     #[serde(default)]
     unsupported_values: Vec<(String, String)>,
+    /// The command serves one request per line until stdin closes (JSON lines), instead of
+    /// one request per process.
+    #[serde(default)]
+    persistent: bool,
 }
 
 /// The request written to the adapter's stdin.
@@ -74,6 +78,41 @@ pub struct AdapterClient {
     name: String,
     dir: PathBuf,
     manifest: Manifest,
+    /// Idle processes of a persistent adapter.
+    idle: std::sync::Mutex<Vec<Served>>,
+}
+
+/// A running persistent adapter process, owned by a thread of its own: tokio's pipe handles
+/// belong to the runtime that made them, and one client serves attempts from many runtimes
+/// (each test has its own). Dropping it closes the adapter's stdin, and the thread kills it.
+struct Served {
+    requests: std::sync::mpsc::Sender<(Vec<u8>, tokio::sync::oneshot::Sender<std::io::Result<String>>)>,
+    pid: u32,
+}
+
+impl Served {
+    fn start(mut cmd: std::process::Command) -> std::io::Result<Served> {
+        use std::io::{BufRead, Write};
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+        let mut stdin = child.stdin.take().ok_or_else(|| std::io::Error::other("no stdin"))?;
+        let mut stdout = std::io::BufReader::new(child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?);
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel::<(Vec<u8>, tokio::sync::oneshot::Sender<std::io::Result<String>>)>();
+        std::thread::Builder::new().name("pgtls-adapter".into()).spawn(move || {
+            for (body, reply) in rx {
+                let mut line = String::new();
+                let r = stdin.write_all(&body).and_then(|()| stdin.write_all(b"\n")).and_then(|()| stdin.flush()).and_then(|()| stdout.read_line(&mut line));
+                let failed = !matches!(r, Ok(n) if n > 0);
+                let _ = reply.send(r.map(|_| line));
+                if failed {
+                    break;
+                }
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        })?;
+        Ok(Served { requests: tx, pid })
+    }
 }
 
 /// Where adapters live: `PGTLS_ADAPTERS_DIR`, else `adapters/` next to the workspace.
@@ -94,7 +133,7 @@ pub fn load(name: &str) -> Result<Arc<dyn Client>, String> {
     if manifest.command.is_empty() {
         return Err(format!("failed to load {}: `command` is empty", path.display()));
     }
-    Ok(Arc::new(AdapterClient { name: manifest.name.clone(), dir, manifest }))
+    Ok(Arc::new(AdapterClient { name: manifest.name.clone(), dir, manifest, idle: std::sync::Mutex::new(Vec::new()) }))
 }
 
 impl AdapterClient {
@@ -109,30 +148,9 @@ impl AdapterClient {
         }
         let request = Request { version: PROTOCOL_VERSION, params, timeout_ms: req.timeout.as_millis() as u64, session_query: SESSION_QUERY, scratch: &req.scratch };
         let body = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
-        let program = self.resolve(&self.manifest.command[0]);
-        let mut cmd = tokio::process::Command::new(&program);
-        cmd.args(self.manifest.command[1..].iter().map(|a| self.resolve(a)))
-            .current_dir(&self.dir)
-            .env("HOME", &req.scratch)
-            .env("LC_ALL", "C.UTF-8")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| format!("failed to run adapter {}: {e}", program.display()))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(&body).await.map_err(|e| format!("failed to write the request: {e}"))?;
-        }
-        // The adapter enforces the timeout itself; this bound only catches a hung adapter.
-        let grace = req.timeout + std::time::Duration::from_secs(5);
-        let out = tokio::time::timeout(grace, child.wait_with_output())
-            .await
-            .map_err(|_| format!("adapter `{}` gave no answer within {grace:?}", self.name))?
-            .map_err(|e| e.to_string())?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let response: Response = serde_json::from_str(stdout.trim()).map_err(|e| {
-            format!("adapter `{}` answered something that is not a response ({e}): {stdout} {}", self.name, String::from_utf8_lossy(&out.stderr))
-        })?;
+        let stdout = if self.manifest.persistent { self.ask_served(body, req).await? } else { self.ask_once(&body, req).await? };
+        let response: Response = serde_json::from_str(stdout.trim())
+            .map_err(|e| format!("adapter `{}` answered something that is not a response ({e}): {stdout}", self.name))?;
         Ok(match response {
             Response::Connected { session } => match parse_session(&session) {
                 Ok(c) => ClientReport::Connected(c),
@@ -140,6 +158,60 @@ impl AdapterClient {
             },
             Response::Failed { evidence } => ClientReport::Failed(evidence.into_failure(&self.name)?),
         })
+    }
+
+    fn command(&self, req: &ConnectRequest) -> std::process::Command {
+        let program = self.resolve(&self.manifest.command[0]);
+        let mut cmd = std::process::Command::new(&program);
+        cmd.args(self.manifest.command[1..].iter().map(|a| self.resolve(a)))
+            .current_dir(&self.dir)
+            .env("HOME", &req.scratch)
+            .env("LC_ALL", "C.UTF-8")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        cmd
+    }
+
+    /// One process per request: the request on stdin, the answer on stdout.
+    async fn ask_once(&self, body: &[u8], req: &ConnectRequest) -> Result<String, String> {
+        let mut cmd = tokio::process::Command::from(self.command(req));
+        cmd.stderr(Stdio::piped()).kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| format!("failed to run adapter `{}`: {e}", self.name))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(body).await.map_err(|e| format!("failed to write the request: {e}"))?;
+        }
+        // The adapter enforces the timeout itself; this bound only catches a hung adapter.
+        let grace = req.timeout + std::time::Duration::from_secs(5);
+        let out = tokio::time::timeout(grace, child.wait_with_output())
+            .await
+            .map_err(|_| format!("adapter `{}` gave no answer within {grace:?}", self.name))?
+            .map_err(|e| e.to_string())?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// A line to an idle persistent process (started when none is idle), a line back. A
+    /// process that fails or hangs is dropped (and killed), never reused.
+    async fn ask_served(&self, body: Vec<u8>, req: &ConnectRequest) -> Result<String, String> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let served = match idle {
+            Some(s) => s,
+            None => Served::start(self.command(req)).map_err(|e| format!("failed to run adapter `{}`: {e}", self.name))?,
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        served.requests.send((body, reply)).map_err(|_| format!("adapter `{}` is gone", self.name))?;
+        let grace = req.timeout + std::time::Duration::from_secs(5);
+        let line = match tokio::time::timeout(grace, answer).await {
+            Ok(Ok(Ok(line))) if !line.is_empty() => line,
+            Ok(Ok(Ok(_))) => return Err(format!("adapter `{}` exited without answering", self.name)),
+            Ok(Ok(Err(e))) => return Err(format!("adapter `{}` failed: {e}", self.name)),
+            Ok(Err(_)) => return Err(format!("adapter `{}` is gone", self.name)),
+            Err(_) => {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(served.pid as i32), nix::sys::signal::Signal::SIGKILL);
+                return Err(format!("adapter `{}` gave no answer within {grace:?}", self.name));
+            }
+        };
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(served);
+        Ok(line)
     }
 
     fn resolve(&self, arg: &str) -> PathBuf {
