@@ -96,8 +96,8 @@ async fn run_async(a: RunArgs) -> anyhow::Result<ExitCode> {
     let wall = started.elapsed();
     pgtls_harness::runner::pool::drain();
     print!("{}", report::failures(&results));
-    let ran: Vec<String> = targets.iter().flat_map(|t| t.clients.iter().map(|c| c.name().to_owned())).collect();
-    let stale = cx.divergences.stale(&scenarios.iter().map(|s| s.name.clone()).collect::<Vec<_>>(), &ran);
+    let ran: Vec<(String, String)> = results.iter().flat_map(|r| r.attempts_run()).collect();
+    let stale = cx.divergences.stale(&ran);
     if cx.filter.is_none() {
         for e in &stale {
             println!("STALE divergence entry: client {} case {} ({} → {}): matched nothing", e.client, e.case, e.expected, e.actual);

@@ -105,8 +105,14 @@ pub fn context() -> RunContext {
     RunContext { timeout: Duration::from_secs(10), divergences, filter: None }
 }
 
+/// Runs a scenario; a divergence entry that named a case of it yet explained nothing fails
+/// the test (the registry must shrink when clients converge).
 pub async fn run(s: &Scenario, target: &Target) -> ScenarioResult {
-    runner::run_scenario(s, target, &context()).await
+    let cx = context();
+    let r = runner::run_scenario(s, target, &cx).await;
+    let stale: Vec<String> = cx.divergences.stale(&r.attempts_run()).iter().map(|e| format!("{} / {}", e.client, e.case)).collect();
+    assert!(stale.is_empty(), "stale divergence entries (they explained nothing): {stale:?}");
+    r
 }
 
 /// What a snapshot holds: per case and client, the outcome and how it was judged.

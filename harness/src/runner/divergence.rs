@@ -59,14 +59,13 @@ impl Registry {
         Some(e)
     }
 
-    /// Entries for one of `clients` whose case pattern covers a scenario in `scenarios`, yet
-    /// matched nothing.
-    pub fn stale<'a>(&'a self, scenarios: &[String], clients: &[String]) -> Vec<&'a Entry> {
+    /// Entries that explained nothing although a case they name ran for their client;
+    /// `ran` holds `(client, "<scenario>/<case>")` of every attempt that was not skipped.
+    pub fn stale<'a>(&'a self, ran: &[(String, String)]) -> Vec<&'a Entry> {
         self.entries
             .iter()
             .filter(|e| e.hits.load(Ordering::Relaxed) == 0)
-            .filter(|e| clients.contains(&e.client))
-            .filter(|e| scenarios.iter().any(|s| glob_prefix(&e.case, s)))
+            .filter(|e| ran.iter().any(|(client, case)| *client == e.client && glob(&e.case, case)))
             .collect()
     }
 }
@@ -81,11 +80,6 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     }
 }
 
-/// Could `pattern` match a case of scenario `scenario`?
-fn glob_prefix(pattern: &str, scenario: &str) -> bool {
-    let scenario_part = pattern.rsplit_once('/').map_or(pattern, |(s, _)| s);
-    glob(scenario_part, scenario) || glob(pattern, &format!("{scenario}/x"))
-}
 
 #[cfg(test)]
 mod tests {

@@ -140,6 +140,14 @@ impl ScenarioResult {
     pub fn failed(&self) -> bool {
         self.counts().1 > 0
     }
+
+    /// `(client, "<scenario>/<case>")` of every attempt that ran (not skipped).
+    pub fn attempts_run(&self) -> Vec<(String, String)> {
+        self.cases
+            .iter()
+            .flat_map(|c| c.results.iter().filter(|r| !matches!(r.verdict, Verdict::Skip { .. })).map(move |r| (r.client.clone(), format!("{}/{}", self.scenario, c.name))))
+            .collect()
+    }
 }
 
 /// Runs one scenario on one target.
