@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run scenarios against real servers with real clients.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Validate scenario files without starting anything.
     Check(CheckArgs),
     /// Write a scenario's certificates, keys, bundles and CRLs for manual use.
@@ -48,7 +48,7 @@ struct CertsArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(a) => run::run(a),
+        Command::Run(a) => run::run(*a),
         Command::Check(a) => check(a),
         Command::Certs(a) => certs(a),
         Command::Serve(a) => serve::serve(a),

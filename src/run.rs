@@ -78,7 +78,13 @@ async fn run_async(a: RunArgs) -> anyhow::Result<ExitCode> {
     for t in &targets {
         let info = t.backend.info();
         let clients: Vec<&str> = t.clients.iter().map(|c| c.name()).collect();
-        eprintln!("server: {} ({}, ssl_library {}); clients: {}", info.label, info.version_text, info.ssl_library.as_deref().unwrap_or("none"), clients.join(", "));
+        eprintln!(
+            "server: {} ({}, ssl_library {}); clients: {}",
+            info.label,
+            info.version_text,
+            info.ssl_library.as_deref().unwrap_or("none"),
+            clients.join(", ")
+        );
     }
     let registry_path = a.divergences.clone().unwrap_or_else(|| default_registry(&a.paths));
     let divergences = Registry::load(&registry_path).map_err(anyhow::Error::msg)?;
@@ -100,7 +106,10 @@ async fn run_async(a: RunArgs) -> anyhow::Result<ExitCode> {
     let stale = cx.divergences.stale(&ran);
     if cx.filter.is_none() {
         for e in &stale {
-            println!("STALE divergence entry: client {} case {} ({} → {}): matched nothing", e.client, e.case, e.expected, e.actual);
+            println!(
+                "STALE divergence entry: client {} case {} ({} → {}): matched nothing",
+                e.client, e.case, e.expected, e.actual
+            );
         }
     }
     if targets.len() > 1 {

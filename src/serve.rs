@@ -22,10 +22,12 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         let Some(scenarios) = crate::load(std::slice::from_ref(&a.scenario))? else { return Ok(ExitCode::from(2)) };
         let s = &scenarios[0];
         let bins: Vec<PathBuf> = a.pg_bin.into_iter().collect();
-        let targets = tokio::task::block_in_place(|| setup::native_targets(&bins, &ClientChoice { names: vec![], psql: None }))
-            .map_err(anyhow::Error::msg)?;
+        let targets =
+            tokio::task::block_in_place(|| setup::native_targets(&bins, &ClientChoice { names: vec![], psql: None }))
+                .map_err(anyhow::Error::msg)?;
         let backend = targets[0].backend.clone();
-        let mut session = Session::open(s, backend.as_ref(), &mut Timings::default()).await.map_err(anyhow::Error::msg)?;
+        let mut session =
+            Session::open(s, backend.as_ref(), &mut Timings::default()).await.map_err(anyhow::Error::msg)?;
         if let Some(f) = session.start_failure() {
             println!("the server did not start: {}\n{}", f.summary, f.log_tail);
         }
@@ -38,7 +40,11 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
                 .filter(|(k, _)| !req.secrets.contains(k))
                 .map(|(k, v)| format!("{k}='{}'", v.replace('\'', "\\'")))
                 .collect();
-            let steps = if case.steps.is_empty() { "" } else { "  (this case changes the server first; serve does not apply steps)" };
+            let steps = if case.steps.is_empty() {
+                ""
+            } else {
+                "  (this case changes the server first; serve does not apply steps)"
+            };
             println!("\n# {}{steps}\npsql \"{}\"", case.name, conninfo.join(" "));
         }
         println!("\nPress Ctrl-C to stop.");

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 fn pgtls(args: &[&str]) -> Child {
@@ -39,7 +39,9 @@ fn servers(pid: u32) -> usize {
         .map(|d| {
             d.flatten()
                 .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-                .filter(|c| String::from_utf8_lossy(c).contains(&needle) && String::from_utf8_lossy(c).contains("postgres"))
+                .filter(|c| {
+                    String::from_utf8_lossy(c).contains(&needle) && String::from_utf8_lossy(c).contains("postgres")
+                })
                 .count()
         })
         .unwrap_or(0)

@@ -17,7 +17,11 @@ use rstest::rstest;
 
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn docker_scenario(#[files("scenarios/docs/*.toml")] #[files("scenarios/clients/*.toml")] path: PathBuf) {
+async fn docker_scenario(
+    #[files("scenarios/docs/*.toml")]
+    #[files("scenarios/clients/*.toml")]
+    path: PathBuf,
+) {
     let Some(targets) = common::docker_targets() else { return };
     let scenario = common::load(&path);
     let mut results = Vec::new();

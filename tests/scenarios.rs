@@ -13,7 +13,11 @@ use rstest::rstest;
 
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scenario(#[files("scenarios/**/*.toml")] #[exclude("divergences\\.toml$")] path: PathBuf) {
+async fn scenario(
+    #[files("scenarios/**/*.toml")]
+    #[exclude("divergences\\.toml$")]
+    path: PathBuf,
+) {
     let scenario = common::load(&path);
     let targets = common::native_targets();
     let result = common::run(&scenario, &targets[0]).await;

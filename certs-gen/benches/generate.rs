@@ -47,10 +47,7 @@ crl_dirs = ["root_ca+client_ca"]
 
 fn spec() -> PkiSpec {
     let doc: toml::Table = toml::from_str(LAYOUT).expect("bench layout parses");
-    doc["pki"]
-        .clone()
-        .try_into()
-        .expect("bench layout is a PkiSpec")
+    doc["pki"].clone().try_into().expect("bench layout is a PkiSpec")
 }
 
 fn bench(c: &mut Criterion) {
@@ -64,10 +61,7 @@ fn bench(c: &mut Criterion) {
                 (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap())
             },
             |(out, cache)| {
-                let opts = GenerateOptions {
-                    key_cache: Some(cache.path().to_owned()),
-                    ..Default::default()
-                };
+                let opts = GenerateOptions { key_cache: Some(cache.path().to_owned()), ..Default::default() };
                 black_box(pgtls_certs::generate(&spec, out.path(), &opts).unwrap());
                 (out, cache)
             },
@@ -76,10 +70,7 @@ fn bench(c: &mut Criterion) {
     });
 
     let cache = tempfile::tempdir().unwrap();
-    let opts = GenerateOptions {
-        key_cache: Some(cache.path().to_owned()),
-        ..Default::default()
-    };
+    let opts = GenerateOptions { key_cache: Some(cache.path().to_owned()), ..Default::default() };
     let warm = tempfile::tempdir().unwrap();
     pgtls_certs::generate(&spec, warm.path(), &opts).unwrap();
     group.bench_function("cached", |b| {
@@ -93,9 +84,7 @@ fn bench(c: &mut Criterion) {
         )
     });
 
-    group.bench_function("validate", |b| {
-        b.iter(|| pgtls_certs::validate(black_box(&spec)).unwrap())
-    });
+    group.bench_function("validate", |b| b.iter(|| pgtls_certs::validate(black_box(&spec)).unwrap()));
     group.finish();
 }
 

@@ -6,8 +6,8 @@ use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, PKeyRef, Private};
 use openssl::x509::extension::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage as EkuBuilder,
-    KeyUsage as KuBuilder, SubjectAlternativeName, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage as EkuBuilder, KeyUsage as KuBuilder,
+    SubjectAlternativeName, SubjectKeyIdentifier,
 };
 use openssl::x509::{X509, X509Builder, X509Extension, X509Ref};
 use time::OffsetDateTime;
@@ -25,11 +25,7 @@ pub(crate) struct Signer<'a> {
 }
 
 /// Builds and signs `node`'s certificate for `key`.
-pub(crate) fn issue(
-    node: &Node,
-    key: &PKey<Private>,
-    signer: Option<Signer<'_>>,
-) -> Result<X509, ErrorStack> {
+pub(crate) fn issue(node: &Node, key: &PKey<Private>, signer: Option<Signer<'_>>) -> Result<X509, ErrorStack> {
     let mut b = X509Builder::new()?;
     b.set_version(2)?;
     let serial = BigNum::from_slice(node.serial.as_bytes())?;
@@ -37,11 +33,7 @@ pub(crate) fn issue(
     // `plan` already built this name once, so it cannot fail for spec reasons here.
     let subject = crate::dn::build(&node.subject).map_err(|_| ErrorStack::get())?;
     b.set_subject_name(&subject)?;
-    b.set_issuer_name(
-        signer
-            .as_ref()
-            .map_or(subject.as_ref(), |s| s.cert.subject_name()),
-    )?;
+    b.set_issuer_name(signer.as_ref().map_or(subject.as_ref(), |s| s.cert.subject_name()))?;
     b.set_not_before(&*asn1_time(node.not_before)?)?;
     b.set_not_after(&*asn1_time(node.not_after)?)?;
     b.set_pubkey(key)?;
@@ -73,11 +65,7 @@ pub(crate) fn asn1_time(t: OffsetDateTime) -> Result<Asn1Time, ErrorStack> {
     Asn1Time::from_unix(t.unix_timestamp() as _)
 }
 
-fn extensions(
-    node: &Node,
-    b: &X509Builder,
-    issuer: Option<&X509Ref>,
-) -> Result<Vec<X509Extension>, ErrorStack> {
+fn extensions(node: &Node, b: &X509Builder, issuer: Option<&X509Ref>) -> Result<Vec<X509Extension>, ErrorStack> {
     let mut exts = vec![basic_constraints(node)?];
     if !node.key_usage.is_empty() {
         exts.push(key_usage(&node.key_usage)?);
@@ -90,11 +78,7 @@ fn extensions(
     }
     exts.push(SubjectKeyIdentifier::new().build(&b.x509v3_context(issuer, None))?);
     if issuer.is_some() {
-        exts.push(
-            AuthorityKeyIdentifier::new()
-                .keyid(true)
-                .build(&b.x509v3_context(issuer, None))?,
-        );
+        exts.push(AuthorityKeyIdentifier::new().keyid(true).build(&b.x509v3_context(issuer, None))?);
     }
     Ok(exts)
 }

@@ -13,8 +13,7 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::{PKeyRef, Private};
 use openssl::x509::extension::CrlNumber;
 use openssl::x509::{
-    X509Crl, X509CrlBuilder, X509Extension, X509ExtensionRef, X509Ref, X509Revoked,
-    X509RevokedBuilder,
+    X509Crl, X509CrlBuilder, X509Extension, X509ExtensionRef, X509Ref, X509Revoked, X509RevokedBuilder,
 };
 use time::OffsetDateTime;
 
@@ -57,10 +56,7 @@ pub(crate) fn build(
 fn authority_key_id(ca_cert: &X509Ref) -> Result<X509Extension, ErrorStack> {
     // Our CA certificates always carry an SKI; a CA without one gets an AKI naming no key,
     // which OpenSSL treats as "no constraint".
-    let ski = ca_cert
-        .subject_key_id()
-        .map(|s| s.as_slice().to_vec())
-        .unwrap_or_default();
+    let ski = ca_cert.subject_key_id().map(|s| s.as_slice().to_vec()).unwrap_or_default();
     let inner = der_tlv(0x80, &ski);
     let value = der_tlv(0x30, &inner);
     let oid = Asn1Object::from_str("2.5.29.35")?;
@@ -91,11 +87,7 @@ fn add_entry_extension(revoked: &X509Revoked, ext: &X509ExtensionRef) -> Result<
     // X509_REVOKED_add_ext copies the extension (X509v3_add_ext duplicates it), so `ext` keeps
     // its own ownership, and `revoked` is not yet shared with any CRL. Returns 0 on failure.
     let ok = unsafe { openssl_sys::X509_REVOKED_add_ext(revoked.as_ptr(), ext.as_ptr(), -1) };
-    if ok == 0 {
-        Err(ErrorStack::get())
-    } else {
-        Ok(())
-    }
+    if ok == 0 { Err(ErrorStack::get()) } else { Ok(()) }
 }
 
 /// DER tag-length-value for the short values used here (lengths in short or long form).
@@ -105,11 +97,7 @@ fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     if len < 0x80 {
         out.push(len as u8);
     } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|&b| b == 0)
-            .collect();
+        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|&b| b == 0).collect();
         out.push(0x80 | bytes.len() as u8);
         out.extend(bytes);
     }

@@ -60,10 +60,7 @@ const ATTRS: &[(&str, &str)] = &[
 /// Whether `s` looks like `2.5.4.45`.
 pub(crate) fn is_dotted_oid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('.').collect();
-    parts.len() >= 2
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    parts.len() >= 2 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn attr(name: &str) -> Result<Attr, String> {
@@ -118,14 +115,10 @@ fn split_unescaped(s: &str, sep: char) -> Result<Vec<String>, String> {
 }
 
 fn parse_component(part: &str, rfc4514: bool) -> Result<(Attr, String), String> {
-    let (ty, raw) = part
-        .split_once('=')
-        .ok_or_else(|| format!("{:?} is not of the form TYPE=value", part.trim()))?;
+    let (ty, raw) = part.split_once('=').ok_or_else(|| format!("{:?} is not of the form TYPE=value", part.trim()))?;
     let ty = ty.trim();
     if rfc4514 && has_unescaped(raw, '+') {
-        return Err(
-            "multi-valued RDNs (`+`) are not supported; write `\\+` for a literal plus".into(),
-        );
+        return Err("multi-valued RDNs (`+`) are not supported; write `\\+` for a literal plus".into());
     }
     let value = unescape(trim_end_unescaped(raw).trim_start())?;
     if value.is_empty() {
@@ -159,10 +152,7 @@ fn unescape(s: &str) -> Result<String, String> {
             continue;
         }
         let first = chars.next().ok_or("a trailing backslash escapes nothing")?;
-        match (
-            first.to_digit(16),
-            chars.peek().and_then(|c| c.to_digit(16)),
-        ) {
+        match (first.to_digit(16), chars.peek().and_then(|c| c.to_digit(16))) {
             (Some(hi), Some(lo)) => {
                 chars.next();
                 bytes.push((hi * 16 + lo) as u8);
@@ -180,11 +170,7 @@ fn unescape(s: &str) -> Result<String, String> {
 fn trim_end_unescaped(raw: &str) -> &str {
     let mut end = raw.len();
     while raw[..end].ends_with(' ') {
-        let backslashes = raw[..end - 1]
-            .bytes()
-            .rev()
-            .take_while(|&b| b == b'\\')
-            .count();
+        let backslashes = raw[..end - 1].bytes().rev().take_while(|&b| b == b'\\').count();
         if backslashes % 2 == 1 {
             break;
         }
@@ -199,33 +185,20 @@ fn trim_end_unescaped(raw: &str) -> &str {
 pub(crate) fn build(dn: &Dn) -> Result<X509Name, String> {
     let mut b = X509NameBuilder::new().map_err(|e| e.to_string())?;
     for (attr, value) in &dn.attrs {
-        b.append_entry_by_text(attr.as_str(), value).map_err(|e| {
-            format!(
-                "OpenSSL rejected {}={value:?}: {}",
-                attr.as_str(),
-                first_reason(&e)
-            )
-        })?;
+        b.append_entry_by_text(attr.as_str(), value)
+            .map_err(|e| format!("OpenSSL rejected {}={value:?}: {}", attr.as_str(), first_reason(&e)))?;
     }
     Ok(b.build())
 }
 
 fn first_reason(e: &openssl::error::ErrorStack) -> String {
-    e.errors()
-        .first()
-        .and_then(|e| e.reason().map(str::to_owned))
-        .unwrap_or_else(|| e.to_string())
+    e.errors().first().and_then(|e| e.reason().map(str::to_owned)).unwrap_or_else(|| e.to_string())
 }
 
 /// RFC 4514 rendering (most specific first), as PostgreSQL shows `clientname=DN` values.
 /// Non-ASCII text stays UTF-8, matching PostgreSQL's `XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB`.
 pub(crate) fn render(dn: &Dn) -> String {
-    dn.attrs
-        .iter()
-        .rev()
-        .map(|(a, v)| format!("{}={}", a.as_str(), escape(v)))
-        .collect::<Vec<_>>()
-        .join(",")
+    dn.attrs.iter().rev().map(|(a, v)| format!("{}={}", a.as_str(), escape(v))).collect::<Vec<_>>().join(",")
 }
 
 fn escape(v: &str) -> String {
@@ -248,30 +221,16 @@ mod tests {
     use super::*;
 
     fn names(dn: &Dn) -> Vec<(String, String)> {
-        dn.attrs
-            .iter()
-            .map(|(a, v)| (a.as_str().to_owned(), v.clone()))
-            .collect()
+        dn.attrs.iter().map(|(a, v)| (a.as_str().to_owned(), v.clone())).collect()
     }
 
     #[test]
     fn rfc4514_is_reversed_and_keeps_repeats() {
         let dn = parse("CN=ssltestuser-dn,OU=Testing,OU=Engineering,O=PGDG").unwrap();
-        let expect = [
-            ("O", "PGDG"),
-            ("OU", "Engineering"),
-            ("OU", "Testing"),
-            ("CN", "ssltestuser-dn"),
-        ];
-        let expect: Vec<_> = expect
-            .iter()
-            .map(|(a, v)| (a.to_string(), v.to_string()))
-            .collect();
+        let expect = [("O", "PGDG"), ("OU", "Engineering"), ("OU", "Testing"), ("CN", "ssltestuser-dn")];
+        let expect: Vec<_> = expect.iter().map(|(a, v)| (a.to_string(), v.to_string())).collect();
         assert_eq!(names(&dn), expect);
-        assert_eq!(
-            render(&dn),
-            "CN=ssltestuser-dn,OU=Testing,OU=Engineering,O=PGDG"
-        );
+        assert_eq!(render(&dn), "CN=ssltestuser-dn,OU=Testing,OU=Engineering,O=PGDG");
     }
 
     #[test]

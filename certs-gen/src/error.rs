@@ -23,11 +23,7 @@ struct Inner {
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind) -> Self {
-        Error(Box::new(Inner {
-            entity: None,
-            field: None,
-            kind,
-        }))
+        Error(Box::new(Inner { entity: None, field: None, kind }))
     }
 
     pub(crate) fn at_entity(mut self, entity: &str) -> Self {
@@ -134,30 +130,16 @@ pub enum ErrorKind {
     #[error("invalid serial {value:?}: {reason}")]
     BadSerial { value: String, reason: String },
     #[error("serial {serial} is also used by {other:?}, issued by the same CA {issuer:?}")]
-    DuplicateSerial {
-        serial: String,
-        other: String,
-        issuer: String,
-    },
+    DuplicateSerial { serial: String, other: String, issuer: String },
     #[error("invalid extended key usage {value:?}: {reason}")]
     BadExtendedKeyUsage { value: String, reason: String },
     /// `member` is the whole list entry (`"a+b"`) when the name is part of a combined output.
     #[error("{}unknown entity {name:?}{}", In(member), Hint(hint))]
-    UnknownMember {
-        member: Option<String>,
-        name: String,
-        hint: Option<String>,
-    },
+    UnknownMember { member: Option<String>, name: String, hint: Option<String> },
     #[error("{}{name:?} is not a CA, so it has no CRL", In(member))]
-    MemberNotCa {
-        member: Option<String>,
-        name: String,
-    },
+    MemberNotCa { member: Option<String>, name: String },
     #[error("{}{name:?} has no certificate (`cert = false`)", In(member))]
-    MemberWithoutCert {
-        member: Option<String>,
-        name: String,
-    },
+    MemberWithoutCert { member: Option<String>, name: String },
     #[error("entry {member:?} is malformed: {reason}")]
     BadMember { member: String, reason: String },
     #[error("a self-signed certificate has no issuer whose CRL could list it")]
@@ -167,24 +149,14 @@ pub enum ErrorKind {
     /// The cause is part of the message (not a `source()`), because callers commonly print
     /// only the top-level error and "could not write x" alone does not say what to fix.
     #[error("could not {action} {}: {cause}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        cause: std::io::Error,
-    },
+    Io { action: &'static str, path: PathBuf, cause: std::io::Error },
     #[error("openssl failed to {action}: {cause}")]
-    Crypto {
-        action: String,
-        cause: Box<dyn std::error::Error + Send + Sync>,
-    },
+    Crypto { action: String, cause: Box<dyn std::error::Error + Send + Sync> },
 }
 
 impl ErrorKind {
     pub(crate) fn crypto(action: impl Into<String>, source: openssl::error::ErrorStack) -> Self {
-        ErrorKind::Crypto {
-            action: action.into(),
-            cause: Box::new(source),
-        }
+        ErrorKind::Crypto { action: action.into(), cause: Box::new(source) }
     }
 
     pub(crate) fn conflict(msg: impl Into<String>) -> Self {

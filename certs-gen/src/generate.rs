@@ -34,62 +34,42 @@ fn load_keys(plan: &Plan, cache: Option<&Path>) -> Result<Vec<PKey<Private>>, Er
     let mut owners: Vec<usize> = plan.nodes.iter().map(|n| n.key_owner).collect();
     owners.sort_unstable();
     owners.dedup();
-    let jobs: Vec<(KeyType, &str)> = owners
-        .iter()
-        .map(|&o| (plan.nodes[o].key_type, plan.nodes[o].name.as_str()))
-        .collect();
+    let jobs: Vec<(KeyType, &str)> =
+        owners.iter().map(|&o| (plan.nodes[o].key_type, plan.nodes[o].name.as_str())).collect();
     let mut by_owner: HashMap<usize, PKey<Private>> = HashMap::new();
     for (owner, key) in owners.iter().zip(obtain_parallel(&jobs, cache)) {
         by_owner.insert(*owner, key?);
     }
     plan.nodes
         .iter()
-        .map(|n| {
-            by_owner
-                .get(&n.key_owner)
-                .cloned()
-                .ok_or_else(|| internal(n, "key not loaded"))
-        })
+        .map(|n| by_owner.get(&n.key_owner).cloned().ok_or_else(|| internal(n, "key not loaded")))
         .collect()
 }
 
 /// Key generation dominates cold runs (RSA-2048 is ~0.3 s per key on a small VM), so keys not
 /// already in memory are fetched by one worker per CPU pulling from a shared queue. Cached
 /// keys are taken directly: spawning threads would cost more than the whole cached run.
-fn obtain_parallel(
-    jobs: &[(KeyType, &str)],
-    cache: Option<&Path>,
-) -> Vec<Result<PKey<Private>, Error>> {
-    let mut results: Vec<Option<Result<PKey<Private>, Error>>> = jobs
-        .iter()
-        .map(|&(t, owner)| keys::in_memory(t, owner).map(Ok))
-        .collect();
+fn obtain_parallel(jobs: &[(KeyType, &str)], cache: Option<&Path>) -> Vec<Result<PKey<Private>, Error>> {
+    let mut results: Vec<Option<Result<PKey<Private>, Error>>> =
+        jobs.iter().map(|&(t, owner)| keys::in_memory(t, owner).map(Ok)).collect();
     let misses: Vec<usize> = (0..jobs.len()).filter(|&i| results[i].is_none()).collect();
     let next = AtomicUsize::new(0);
     let fetch = || {
         let mut done = Vec::new();
         while let Some(&i) = misses.get(next.fetch_add(1, Ordering::Relaxed)) {
             let (key_type, owner) = jobs[i];
-            done.push((
-                i,
-                keys::obtain(key_type, owner, cache).map_err(|e| e.at_entity(owner)),
-            ));
+            done.push((i, keys::obtain(key_type, owner, cache).map_err(|e| e.at_entity(owner))));
         }
         done
     };
-    let workers = thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(misses.len());
+    let workers = thread::available_parallelism().map_or(1, |n| n.get()).min(misses.len());
     let done: Vec<(usize, Result<PKey<Private>, Error>)> = if workers <= 1 {
         fetch()
     } else {
         thread::scope(|s| {
             let handles: Vec<_> = (0..workers).map(|_| s.spawn(fetch)).collect();
             // A worker can only panic inside OpenSSL bindings; its jobs are reported below.
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
         })
     };
     for (i, r) in done {
@@ -97,9 +77,7 @@ fn obtain_parallel(
     }
     jobs.iter()
         .zip(results)
-        .map(|((_, owner), r)| {
-            r.unwrap_or_else(|| Err(internal_for(owner, "key generation thread failed")))
-        })
+        .map(|((_, owner), r)| r.unwrap_or_else(|| Err(internal_for(owner, "key generation thread failed"))))
         .collect()
 }
 
@@ -113,26 +91,19 @@ fn issue_all(plan: &Plan, keys: &[PKey<Private>]) -> Result<Vec<Option<X509>>, E
         let signer = match node.issuer {
             None => None,
             Some(j) => Some(Signer {
-                cert: certs[j]
-                    .as_deref()
-                    .ok_or_else(|| internal(node, "issuer not yet issued"))?,
+                cert: certs[j].as_deref().ok_or_else(|| internal(node, "issuer not yet issued"))?,
                 key: &keys[j],
                 key_type: plan.nodes[j].key_type,
             }),
         };
-        let cert = cert::issue(node, &keys[i], signer).map_err(|e| {
-            Error::new(ErrorKind::crypto("issue the certificate", e)).at_entity(&node.name)
-        })?;
+        let cert = cert::issue(node, &keys[i], signer)
+            .map_err(|e| Error::new(ErrorKind::crypto("issue the certificate", e)).at_entity(&node.name))?;
         certs[i] = Some(cert);
     }
     Ok(certs)
 }
 
-fn sign_crls(
-    plan: &Plan,
-    keys: &[PKey<Private>],
-    certs: &[Option<X509>],
-) -> Result<Vec<Option<X509Crl>>, Error> {
+fn sign_crls(plan: &Plan, keys: &[PKey<Private>], certs: &[Option<X509>]) -> Result<Vec<Option<X509Crl>>, Error> {
     let mut crls = Vec::with_capacity(plan.nodes.len());
     for (i, node) in plan.nodes.iter().enumerate() {
         let (Some(opts), Some(ca_cert)) = (&node.crl, &certs[i]) else {
@@ -141,11 +112,8 @@ fn sign_crls(
         };
         let md = cert::digest(opts.hash, node.key_type);
         let entries = crl_entries(plan, i);
-        let crl = crl::build(ca_cert, &keys[i], md, opts, &entries).map_err(|e| {
-            Error::new(ErrorKind::crypto("sign the CRL", e))
-                .at_entity(&node.name)
-                .at_field("crl")
-        })?;
+        let crl = crl::build(ca_cert, &keys[i], md, opts, &entries)
+            .map_err(|e| Error::new(ErrorKind::crypto("sign the CRL", e)).at_entity(&node.name).at_field("crl"))?;
         crls.push(Some(crl));
     }
     Ok(crls)
@@ -156,16 +124,10 @@ fn crl_entries(plan: &Plan, ca: usize) -> Vec<Entry<'_>> {
     let mut entries: Vec<Entry<'_>> = Vec::new();
     for node in &plan.nodes {
         let Some(r) = &node.revocation else { continue };
-        if !plan.revoking_cas(node).contains(&ca)
-            || entries.iter().any(|e| e.serial == &node.serial)
-        {
+        if !plan.revoking_cas(node).contains(&ca) || entries.iter().any(|e| e.serial == &node.serial) {
             continue;
         }
-        entries.push(Entry {
-            serial: &node.serial,
-            date: r.date,
-            reason: r.reason,
-        });
+        entries.push(Entry { serial: &node.serial, date: r.date, reason: r.reason });
     }
     entries
 }

@@ -1,10 +1,7 @@
 //! "Did you mean …?" suggestions by edit distance.
 
 /// The candidate closest to `typo`, if it is close enough to be a plausible typo.
-pub(crate) fn closest<'a>(
-    typo: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
+pub(crate) fn closest<'a>(typo: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let limit = (typo.chars().count() / 3).max(2);
     candidates
         .into_iter()

@@ -167,19 +167,11 @@ impl KeyFormat {
 /// bytes are reused within the process for the same key, format and passphrase (a fresh salt
 /// per run buys a test fixture nothing). The cache is keyed by the public key itself, so a
 /// regenerated key can never be paired with stale ciphertext.
-pub(crate) fn encode(
-    key: &PKey<Private>,
-    format: KeyFormat,
-    passphrase: Option<&str>,
-) -> Result<Vec<u8>, ErrorStack> {
+pub(crate) fn encode(key: &PKey<Private>, format: KeyFormat, passphrase: Option<&str>) -> Result<Vec<u8>, ErrorStack> {
     let Some(pass) = passphrase else {
         return encode_uncached(key, format, None);
     };
-    let id = (
-        openssl::sha::sha256(&key.public_key_to_der()?),
-        format,
-        pass.to_owned(),
-    );
+    let id = (openssl::sha::sha256(&key.public_key_to_der()?), format, pass.to_owned());
     if let Some(bytes) = lock(encrypted_cache()).get(&id) {
         return Ok(bytes.clone());
     }
@@ -188,17 +180,11 @@ pub(crate) fn encode(
     Ok(bytes)
 }
 
-fn encode_uncached(
-    key: &PKey<Private>,
-    format: KeyFormat,
-    passphrase: Option<&str>,
-) -> Result<Vec<u8>, ErrorStack> {
+fn encode_uncached(key: &PKey<Private>, format: KeyFormat, passphrase: Option<&str>) -> Result<Vec<u8>, ErrorStack> {
     let aes = Cipher::aes_256_cbc();
     match (format, passphrase) {
         (KeyFormat::Pkcs8Pem, None) => key.private_key_to_pem_pkcs8(),
-        (KeyFormat::Pkcs8Pem, Some(p)) => {
-            key.private_key_to_pem_pkcs8_passphrase(aes, p.as_bytes())
-        }
+        (KeyFormat::Pkcs8Pem, Some(p)) => key.private_key_to_pem_pkcs8_passphrase(aes, p.as_bytes()),
         (KeyFormat::Pkcs8Der, None) => key.private_key_to_pkcs8(),
         (KeyFormat::Pkcs8Der, Some(p)) => key.private_key_to_pkcs8_passphrase(aes, p.as_bytes()),
         // `plan` rejects passphrases and non-RSA keys for PKCS#1 before we get here.
@@ -249,20 +235,14 @@ fn cache_id(key_type: KeyType, owner: &str) -> String {
 
 /// The key of `owner` if this process already has it.
 pub(crate) fn in_memory(key_type: KeyType, owner: &str) -> Option<PKey<Private>> {
-    let slot = lock(memory_cache())
-        .get(&cache_id(key_type, owner))?
-        .clone();
+    let slot = lock(memory_cache()).get(&cache_id(key_type, owner))?.clone();
     // `try_lock`: a slot being filled right now counts as a miss (the caller then waits in
     // `obtain`), rather than blocking this fast path.
     slot.try_lock().ok()?.clone()
 }
 
 /// Returns the key of `owner`, from memory, from `disk`, or freshly generated.
-pub(crate) fn obtain(
-    key_type: KeyType,
-    owner: &str,
-    disk: Option<&Path>,
-) -> Result<PKey<Private>, Error> {
+pub(crate) fn obtain(key_type: KeyType, owner: &str, disk: Option<&Path>) -> Result<PKey<Private>, Error> {
     let id = cache_id(key_type, owner);
     let slot: Slot = lock(memory_cache()).entry(id.clone()).or_default().clone();
     let mut slot = lock(&slot);
@@ -278,9 +258,7 @@ pub(crate) fn obtain(
 }
 
 fn generate(key_type: KeyType) -> Result<PKey<Private>, Error> {
-    key_type
-        .generate()
-        .map_err(|e| ErrorKind::crypto(format!("generate a {key_type} key"), e).into())
+    key_type.generate().map_err(|e| ErrorKind::crypto(format!("generate a {key_type} key"), e).into())
 }
 
 fn obtain_from_disk(key_type: KeyType, id: &str, dir: &Path) -> Result<PKey<Private>, Error> {
@@ -293,9 +271,7 @@ fn obtain_from_disk(key_type: KeyType, id: &str, dir: &Path) -> Result<PKey<Priv
         return Ok(key);
     }
     let key = generate(key_type)?;
-    let pem = key
-        .private_key_to_pem_pkcs8()
-        .map_err(|e| ErrorKind::crypto("encode a cached key", e))?;
+    let pem = key.private_key_to_pem_pkcs8().map_err(|e| ErrorKind::crypto("encode a cached key", e))?;
     write_atomically(dir, &path, &pem).map_err(|source| ErrorKind::Io {
         action: "write key cache file",
         path: path.clone(),
@@ -311,11 +287,7 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp: PathBuf = dir.join(format!(".tmp-{}-{n}", std::process::id()));
     let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
         f.write_all(bytes)?;
         fs::rename(&tmp, path)
     })();

@@ -111,8 +111,8 @@ pub use keys::{KeyFormat, KeyType};
 pub use pki::{FileKind, Manifest, ManifestEntry, Pki};
 pub use serial::Serial;
 pub use spec::{
-    CrlSpec, EntitySpec, ExtendedKeyUsage, ExtraKey, HashAlg, KeySource, KeyUsage, PkiSpec,
-    RESERVED_KEYS, Revocation, RevocationReason, SerialSpec,
+    CrlSpec, EntitySpec, ExtendedKeyUsage, ExtraKey, HashAlg, KeySource, KeyUsage, PkiSpec, RESERVED_KEYS, Revocation,
+    RevocationReason, SerialSpec,
 };
 
 /// How to generate.
@@ -127,10 +127,7 @@ pub struct GenerateOptions {
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions {
-            key_cache: None,
-            now: OffsetDateTime::now_utc(),
-        }
+        GenerateOptions { key_cache: None, now: OffsetDateTime::now_utc() }
     }
 }
 

@@ -15,41 +15,23 @@ pub struct Serial {
 
 impl Serial {
     fn from_bytes(bytes: &[u8]) -> Result<Serial, String> {
-        let start = bytes
-            .iter()
-            .position(|&b| b != 0)
-            .ok_or("a serial must not be zero")?;
+        let start = bytes.iter().position(|&b| b != 0).ok_or("a serial must not be zero")?;
         let bytes = bytes[start..].to_vec();
         if bytes.len() > 20 {
             return Err("a serial has at most 20 octets (40 hex digits)".into());
         }
         let hex = hex::encode_upper(&bytes);
-        let decimal = BigNum::from_slice(&bytes)
-            .and_then(|bn| bn.to_dec_str())
-            .map_err(|e| e.to_string())?
-            .to_string();
-        Ok(Serial {
-            bytes,
-            hex,
-            decimal,
-        })
+        let decimal = BigNum::from_slice(&bytes).and_then(|bn| bn.to_dec_str()).map_err(|e| e.to_string())?.to_string();
+        Ok(Serial { bytes, hex, decimal })
     }
 
     /// Parses hex digits (optionally `0x`-prefixed or `:`-separated, as `openssl` prints them).
     pub fn from_hex(s: &str) -> Result<Serial, String> {
-        let digits: String = s
-            .trim_start_matches("0x")
-            .chars()
-            .filter(|&c| c != ':')
-            .collect();
+        let digits: String = s.trim_start_matches("0x").chars().filter(|&c| c != ':').collect();
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err("expected hexadecimal digits".into());
         }
-        let padded = if digits.len() % 2 == 1 {
-            format!("0{digits}")
-        } else {
-            digits
-        };
+        let padded = if digits.len() % 2 == 1 { format!("0{digits}") } else { digits };
         let bytes = hex::decode(padded).map_err(|e| e.to_string())?;
         Serial::from_bytes(&bytes)
     }
@@ -81,11 +63,7 @@ impl Serial {
         let start = bytes.iter().position(|&b| b != 0).unwrap_or(7);
         Serial {
             bytes: bytes[start..].to_vec(),
-            hex: if hex.len() % 2 == 1 {
-                format!("0{hex}")
-            } else {
-                hex
-            },
+            hex: if hex.len() % 2 == 1 { format!("0{hex}") } else { hex },
             decimal: n.to_string(),
         }
     }
@@ -126,22 +104,11 @@ mod tests {
     fn hex_and_decimal() {
         let s = Serial::from_hex("2023071316352302").unwrap();
         assert_eq!(s.hex(), "2023071316352302");
-        assert_eq!(
-            s.decimal(),
-            u64::from_str_radix("2023071316352302", 16)
-                .unwrap()
-                .to_string()
-        );
+        assert_eq!(s.decimal(), u64::from_str_radix("2023071316352302", 16).unwrap().to_string());
         assert_eq!(Serial::from_hex("0x0abc").unwrap().hex(), "0ABC");
         assert_eq!(Serial::from_hex("ce:c5:6e").unwrap().hex(), "CEC56E");
-        assert_eq!(
-            Serial::from_spec(&SerialSpec::Int(4096)).unwrap().hex(),
-            "1000"
-        );
-        assert_eq!(
-            Serial::from_u64(4096),
-            Serial::from_spec(&SerialSpec::Int(4096)).unwrap()
-        );
+        assert_eq!(Serial::from_spec(&SerialSpec::Int(4096)).unwrap().hex(), "1000");
+        assert_eq!(Serial::from_u64(4096), Serial::from_spec(&SerialSpec::Int(4096)).unwrap());
     }
 
     #[test]

@@ -13,25 +13,19 @@ pub(crate) fn resolve(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, St
     } else if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
         t
     } else {
-        now.checked_add(offset(s)?)
-            .ok_or("the time is out of range")?
+        now.checked_add(offset(s)?).ok_or("the time is out of range")?
     };
-    let t = t
-        .to_offset(UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .map_err(|e| e.to_string())?;
+    let t = t.to_offset(UtcOffset::UTC).replace_nanosecond(0).map_err(|e| e.to_string())?;
     if !(1950..=9999).contains(&t.year()) {
-        return Err(format!(
-            "year {} is outside 1950..=9999, which X.509 cannot encode",
-            t.year()
-        ));
+        return Err(format!("year {} is outside 1950..=9999, which X.509 cannot encode", t.year()));
     }
     Ok(t)
 }
 
 /// `[+-]?(<digits><unit>)+` with units s, m, h, d, w, y (= 365 days).
 fn offset(s: &str) -> Result<Duration, String> {
-    const FORMAT: &str = "expected an offset like -2d, +30d or +1h30m (units s, m, h, d, w, y), `now`, or an RFC 3339 time";
+    const FORMAT: &str =
+        "expected an offset like -2d, +30d or +1h30m (units s, m, h, d, w, y), `now`, or an RFC 3339 time";
     let (negative, body) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -50,9 +44,7 @@ fn offset(s: &str) -> Result<Duration, String> {
         let unit = unit_seconds(c).ok_or_else(|| format!("unknown unit {c:?}; {FORMAT}"))?;
         let n: i64 = digits.parse().map_err(|_| FORMAT.to_owned())?;
         let secs = n.checked_mul(unit).ok_or("the offset is too large")?;
-        total = total
-            .checked_add(Duration::seconds(secs))
-            .ok_or("the offset is too large")?;
+        total = total.checked_add(Duration::seconds(secs)).ok_or("the offset is too large")?;
         digits.clear();
     }
     if !digits.is_empty() {
@@ -82,22 +74,10 @@ mod tests {
 
     #[test]
     fn offsets() {
-        assert_eq!(
-            resolve("-2d", NOW).unwrap(),
-            datetime!(2025-12-30 12:00:00 UTC)
-        );
-        assert_eq!(
-            resolve("+1h30m", NOW).unwrap(),
-            datetime!(2026-01-01 13:30:00 UTC)
-        );
-        assert_eq!(
-            resolve("1w", NOW).unwrap(),
-            datetime!(2026-01-08 12:00:00 UTC)
-        );
-        assert_eq!(
-            resolve("now", NOW).unwrap(),
-            datetime!(2026-01-01 12:00:00 UTC)
-        );
+        assert_eq!(resolve("-2d", NOW).unwrap(), datetime!(2025-12-30 12:00:00 UTC));
+        assert_eq!(resolve("+1h30m", NOW).unwrap(), datetime!(2026-01-01 13:30:00 UTC));
+        assert_eq!(resolve("1w", NOW).unwrap(), datetime!(2026-01-08 12:00:00 UTC));
+        assert_eq!(resolve("now", NOW).unwrap(), datetime!(2026-01-01 12:00:00 UTC));
         assert_eq!(resolve("+100y", NOW).unwrap().year(), 2125);
     }
 
@@ -109,16 +89,7 @@ mod tests {
 
     #[test]
     fn errors() {
-        for bad in [
-            "",
-            "-",
-            "2",
-            "-2x",
-            "d",
-            "+99999999999999y",
-            "tomorrow",
-            "+9000y",
-        ] {
+        for bad in ["", "-", "2", "-2x", "d", "+99999999999999y", "tomorrow", "+9000y"] {
             assert!(resolve(bad, NOW).is_err(), "{bad}");
         }
     }

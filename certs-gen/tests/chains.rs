@@ -61,15 +61,7 @@ not_before = "+1d"
 fn good_chains_verify_with_cli_and_crate() {
     let s = spec(LAYOUT);
     let (_d, pki) = common::generate(&s);
-    for e in [
-        "root_ca",
-        "server_ca",
-        "server",
-        "rsa_leaf",
-        "p384_leaf",
-        "san_only",
-        "foreign",
-    ] {
+    for e in ["root_ca", "server_ca", "server", "rsa_leaf", "p384_leaf", "san_only", "foreign"] {
         assert_verifies(&s, &pki, e);
         // Also RFC 5280 strictness as OpenSSL 3 checks it (AKI/SKI, critical SAN on empty DN, …).
         let strict = cli_verify(&s, &pki, e, &["-x509_strict"]);
@@ -83,12 +75,7 @@ fn wrong_ca_fails_with_unable_to_get_issuer() {
     let (_d, pki) = common::generate(&s);
     let ca = pki.cert_path("root_ca").unwrap();
     let leaf = pki.cert_path("foreign").unwrap();
-    let cli = openssl(&[
-        "verify".as_ref(),
-        "-CAfile".as_ref(),
-        ca.as_os_str(),
-        leaf.as_os_str(),
-    ]);
+    let cli = openssl(&["verify".as_ref(), "-CAfile".as_ref(), ca.as_os_str(), leaf.as_os_str()]);
     assert!(!cli.ok);
     // X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
     assert_eq!(cli.verify_error(), Some(20), "{}", cli.out);
@@ -115,14 +102,7 @@ fn expired_and_not_yet_valid() {
 fn extensions_are_as_specified() {
     let s = spec(LAYOUT);
     let (_d, pki) = common::generate(&s);
-    let text = openssl(&[
-        "x509",
-        "-noout",
-        "-text",
-        "-in",
-        pki.cert_path("server").unwrap().to_str().unwrap(),
-    ])
-    .out;
+    let text = openssl(&["x509", "-noout", "-text", "-in", pki.cert_path("server").unwrap().to_str().unwrap()]).out;
     for needle in [
         "Version: 3 (0x2)",
         "X509v3 Basic Constraints: critical\n                CA:FALSE",
@@ -135,40 +115,13 @@ fn extensions_are_as_specified() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
-    let ca = openssl(&[
-        "x509",
-        "-noout",
-        "-text",
-        "-in",
-        pki.cert_path("server_ca").unwrap().to_str().unwrap(),
-    ])
-    .out;
+    let ca = openssl(&["x509", "-noout", "-text", "-in", pki.cert_path("server_ca").unwrap().to_str().unwrap()]).out;
     assert!(ca.contains("CA:TRUE, pathlen:0"), "{ca}");
     assert!(ca.contains("Certificate Sign, CRL Sign"), "{ca}");
-    let root = openssl(&[
-        "x509",
-        "-noout",
-        "-text",
-        "-in",
-        pki.cert_path("root_ca").unwrap().to_str().unwrap(),
-    ])
-    .out;
-    assert!(
-        !root.contains("Authority Key Identifier"),
-        "self-signed root has no AKI:\n{root}"
-    );
-    let rsa = openssl(&[
-        "x509",
-        "-noout",
-        "-text",
-        "-in",
-        pki.cert_path("rsa_leaf").unwrap().to_str().unwrap(),
-    ])
-    .out;
-    assert!(
-        rsa.contains("Public-Key: (2048 bit)") && rsa.contains("ecdsa-with-SHA512"),
-        "{rsa}"
-    );
+    let root = openssl(&["x509", "-noout", "-text", "-in", pki.cert_path("root_ca").unwrap().to_str().unwrap()]).out;
+    assert!(!root.contains("Authority Key Identifier"), "self-signed root has no AKI:\n{root}");
+    let rsa = openssl(&["x509", "-noout", "-text", "-in", pki.cert_path("rsa_leaf").unwrap().to_str().unwrap()]).out;
+    assert!(rsa.contains("Public-Key: (2048 bit)") && rsa.contains("ecdsa-with-SHA512"), "{rsa}");
 }
 
 #[test]
@@ -177,18 +130,8 @@ fn empty_subject_has_critical_san() {
     let (_d, pki) = common::generate(&s);
     let cert = load_cert(&pki.cert_path("san_only").unwrap());
     assert_eq!(cert.subject_name().entries().count(), 0);
-    let text = openssl(&[
-        "x509",
-        "-noout",
-        "-text",
-        "-in",
-        pki.cert_path("san_only").unwrap().to_str().unwrap(),
-    ])
-    .out;
-    assert!(
-        text.contains("X509v3 Subject Alternative Name: critical"),
-        "{text}"
-    );
+    let text = openssl(&["x509", "-noout", "-text", "-in", pki.cert_path("san_only").unwrap().to_str().unwrap()]).out;
+    assert!(text.contains("X509v3 Subject Alternative Name: critical"), "{text}");
 }
 
 #[test]
@@ -215,49 +158,21 @@ subject = 'CN=a\,b,2.5.4.45=x,C=DE,emailAddress=x@y.test,serialNumber=42'
     let (_d, pki) = common::generate(&s);
     let rfc2253 = |e: &str| {
         let p = pki.cert_path(e).unwrap();
-        let out = openssl(&[
-            "x509",
-            "-noout",
-            "-subject",
-            "-nameopt",
-            "RFC2253,-esc_msb",
-            "-in",
-            p.to_str().unwrap(),
-        ])
-        .out;
+        let out =
+            openssl(&["x509", "-noout", "-subject", "-nameopt", "RFC2253,-esc_msb", "-in", p.to_str().unwrap()]).out;
         out.trim().trim_start_matches("subject=").to_owned()
     };
-    assert_eq!(
-        rfc2253("dn"),
-        "CN=ssltestuser-dn,OU=Testing,OU=Engineering,O=PGDG"
-    );
+    assert_eq!(rfc2253("dn"), "CN=ssltestuser-dn,OU=Testing,OU=Engineering,O=PGDG");
     assert_eq!(rfc2253("ca"), "CN=Example CA,DC=example,DC=com");
     assert_eq!(rfc2253("utf8"), "CN=Οδυσσέας");
-    assert_eq!(
-        pki.subject("dn"),
-        Some("CN=ssltestuser-dn,OU=Testing,OU=Engineering,O=PGDG")
-    );
+    assert_eq!(pki.subject("dn"), Some("CN=ssltestuser-dn,OU=Testing,OU=Engineering,O=PGDG"));
     assert_eq!(pki.subject("utf8"), Some("CN=Οδυσσέας"));
     let long = load_cert(&pki.cert_path("long").unwrap());
-    let cn = long
-        .subject_name()
-        .entries_by_nid(Nid::COMMONNAME)
-        .next()
-        .unwrap();
+    let cn = long.subject_name().entries_by_nid(Nid::COMMONNAME).next().unwrap();
     assert_eq!(cn.data().to_string().unwrap().chars().count(), 64);
     // String types follow RFC 5280 / `openssl req -utf8`.
-    let oid = openssl(&[
-        "asn1parse",
-        "-in",
-        pki.cert_path("oid").unwrap().to_str().unwrap(),
-    ])
-    .out;
-    for needle in [
-        ":countryName",
-        "PRINTABLESTRING   :DE",
-        "IA5STRING         :x@y.test",
-        "UTF8STRING        :a,b",
-    ] {
+    let oid = openssl(&["asn1parse", "-in", pki.cert_path("oid").unwrap().to_str().unwrap()]).out;
+    for needle in [":countryName", "PRINTABLESTRING   :DE", "IA5STRING         :x@y.test", "UTF8STRING        :a,b"] {
         assert!(oid.contains(needle), "missing {needle:?} in\n{oid}");
     }
     for e in ["dn", "utf8", "long", "oid"] {
@@ -291,46 +206,19 @@ hash = "sha384"
         assert_verifies(&s, &pki, e);
         let crt = pki.cert_path(e).unwrap();
         let key = pki.key_path(e).unwrap();
-        assert!(
-            openssl(&["x509", "-noout", "-text", "-in", crt.to_str().unwrap()]).ok,
-            "{e} x509"
-        );
-        assert!(
-            openssl(&["pkey", "-noout", "-in", key.to_str().unwrap()]).ok,
-            "{e} pkey"
-        );
+        assert!(openssl(&["x509", "-noout", "-text", "-in", crt.to_str().unwrap()]).ok, "{e} x509");
+        assert!(openssl(&["pkey", "-noout", "-in", key.to_str().unwrap()]).ok, "{e} pkey");
         let cert = load_cert(&crt);
         let pkey = PKey::private_key_from_pem(&std::fs::read(&key).unwrap()).unwrap();
-        assert!(
-            cert.public_key().unwrap().public_eq(&pkey),
-            "{e}: key matches cert"
-        );
+        assert!(cert.public_key().unwrap().public_eq(&pkey), "{e}: key matches cert");
     }
-    let pss =
-        PKey::private_key_from_pem(&std::fs::read(pki.key_path("pss_leaf").unwrap()).unwrap())
-            .unwrap();
+    let pss = PKey::private_key_from_pem(&std::fs::read(pki.key_path("pss_leaf").unwrap()).unwrap()).unwrap();
     assert_eq!(pss.id(), Id::RSA_PSS);
     assert_eq!(pss.bits(), 2048);
-    let text = |e: &str| {
-        openssl(&[
-            "x509",
-            "-noout",
-            "-text",
-            "-in",
-            pki.cert_path(e).unwrap().to_str().unwrap(),
-        ])
-        .out
-    };
-    assert!(
-        text("pss_leaf").contains("Signature Algorithm: rsassaPss"),
-        "{}",
-        text("pss_leaf")
-    );
+    let text = |e: &str| openssl(&["x509", "-noout", "-text", "-in", pki.cert_path(e).unwrap().to_str().unwrap()]).out;
+    assert!(text("pss_leaf").contains("Signature Algorithm: rsassaPss"), "{}", text("pss_leaf"));
     // An EC leaf signed by an RSA-PSS CA carries a PSS signature with the requested hash.
     let t = text("ec_under_pss");
-    assert!(
-        t.contains("Signature Algorithm: rsassaPss") && t.contains("Hash Algorithm: sha384"),
-        "{t}"
-    );
+    assert!(t.contains("Signature Algorithm: rsassaPss") && t.contains("Hash Algorithm: sha384"), "{t}");
     assert!(text("ed_leaf").contains("Signature Algorithm: ED25519"));
 }

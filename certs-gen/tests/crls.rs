@@ -53,17 +53,8 @@ fn revoked_serials(crl: &X509Crl) -> Vec<(String, Option<i64>)> {
     };
     list.iter()
         .map(|r| {
-            let hex = r
-                .serial_number()
-                .to_bn()
-                .unwrap()
-                .to_hex_str()
-                .unwrap()
-                .to_string();
-            let reason = r
-                .extension::<ReasonCode>()
-                .unwrap()
-                .map(|(_, e)| e.get_i64().unwrap());
+            let hex = r.serial_number().to_bn().unwrap().to_hex_str().unwrap().to_string();
+            let reason = r.extension::<ReasonCode>().unwrap().map(|(_, e)| e.get_i64().unwrap());
             (hex, reason)
         })
         .collect()
@@ -76,83 +67,32 @@ fn every_ca_has_a_signed_v2_crl_listing_exactly_its_revocations() {
     for ca in ["root_ca", "server_ca", "revoked-ca"] {
         let crl = load_crl(&pki.crl_path(ca).unwrap());
         let ca_cert = load_cert(&pki.cert_path(ca).unwrap());
-        assert!(
-            crl.verify(&ca_cert.public_key().unwrap()).unwrap(),
-            "{ca} CRL signature"
-        );
-        assert_eq!(
-            crl.issuer_name().to_der().unwrap(),
-            ca_cert.subject_name().to_der().unwrap()
-        );
-        let text = openssl(&[
-            "crl",
-            "-noout",
-            "-text",
-            "-in",
-            pki.crl_path(ca).unwrap().to_str().unwrap(),
-        ])
-        .out;
-        assert!(
-            text.contains("Version 2 (0x1)") && text.contains("X509v3 Authority Key Identifier"),
-            "{text}"
-        );
-        assert!(
-            text.contains("X509v3 CRL Number") && text.contains("Next Update"),
-            "{text}"
-        );
+        assert!(crl.verify(&ca_cert.public_key().unwrap()).unwrap(), "{ca} CRL signature");
+        assert_eq!(crl.issuer_name().to_der().unwrap(), ca_cert.subject_name().to_der().unwrap());
+        let text = openssl(&["crl", "-noout", "-text", "-in", pki.crl_path(ca).unwrap().to_str().unwrap()]).out;
+        assert!(text.contains("Version 2 (0x1)") && text.contains("X509v3 Authority Key Identifier"), "{text}");
+        assert!(text.contains("X509v3 CRL Number") && text.contains("Next Update"), "{text}");
     }
     let root = load_crl(&pki.crl_path("root_ca").unwrap());
-    let mut want = vec![(
-        pki.serial("revoked-ca").unwrap().hex().to_owned(),
-        Some(CrlReason::CA_COMPROMISE.as_raw() as i64),
-    )];
+    let mut want =
+        vec![(pki.serial("revoked-ca").unwrap().hex().to_owned(), Some(CrlReason::CA_COMPROMISE.as_raw() as i64))];
     assert_eq!(revoked_serials(&root), want);
-    let text = openssl(&[
-        "crl",
-        "-noout",
-        "-text",
-        "-in",
-        pki.crl_path("root_ca").unwrap().to_str().unwrap(),
-    ])
-    .out;
-    assert!(
-        text.contains("X509v3 CRL Number: \n                4096"),
-        "{text}"
-    );
+    let text = openssl(&["crl", "-noout", "-text", "-in", pki.crl_path("root_ca").unwrap().to_str().unwrap()]).out;
+    assert!(text.contains("X509v3 CRL Number: \n                4096"), "{text}");
 
     let server = load_crl(&pki.crl_path("server_ca").unwrap());
     want = vec![
-        (
-            pki.serial("server-revoked-plain").unwrap().hex().to_owned(),
-            None,
-        ),
-        (
-            pki.serial("server-revoked").unwrap().hex().to_owned(),
-            Some(CrlReason::KEY_COMPROMISE.as_raw() as i64),
-        ),
+        (pki.serial("server-revoked-plain").unwrap().hex().to_owned(), None),
+        (pki.serial("server-revoked").unwrap().hex().to_owned(), Some(CrlReason::KEY_COMPROMISE.as_raw() as i64)),
     ];
     let mut got = revoked_serials(&server);
     got.sort();
     want.sort();
     assert_eq!(got, want);
-    let text = openssl(&[
-        "crl",
-        "-noout",
-        "-text",
-        "-in",
-        pki.crl_path("server_ca").unwrap().to_str().unwrap(),
-    ])
-    .out;
-    assert!(
-        text.contains("Revocation Date: Jan  2 03:04:05 2024 GMT"),
-        "{text}"
-    );
+    let text = openssl(&["crl", "-noout", "-text", "-in", pki.crl_path("server_ca").unwrap().to_str().unwrap()]).out;
+    assert!(text.contains("Revocation Date: Jan  2 03:04:05 2024 GMT"), "{text}");
     assert!(text.contains("Serial Number: 1000"), "{text}");
-    assert_eq!(
-        revoked_serials(&load_crl(&pki.crl_path("revoked-ca").unwrap())),
-        vec![],
-        "empty CRL"
-    );
+    assert_eq!(revoked_serials(&load_crl(&pki.crl_path("revoked-ca").unwrap())), vec![], "empty CRL");
 }
 
 #[test]
@@ -166,37 +106,19 @@ fn openssl_verify_crl_check_reports_revoked_leaves() {
     assert!(check("server", &crl_check).ok);
     let revoked = check("server-revoked", &crl_check);
     assert_eq!(revoked.verify_error(), Some(23), "{}", revoked.out);
-    assert_eq!(
-        check("server-revoked-plain", &crl_check).verify_error(),
-        Some(23)
-    );
+    assert_eq!(check("server-revoked-plain", &crl_check).verify_error(), Some(23));
 
-    let all = [
-        "-crl_check_all",
-        "-CRLfile",
-        server_crl.to_str().unwrap(),
-        "-CRLfile",
-        root_crl.to_str().unwrap(),
-    ];
+    let all = ["-crl_check_all", "-CRLfile", server_crl.to_str().unwrap(), "-CRLfile", root_crl.to_str().unwrap()];
     assert!(check("server", &all).ok, "{}", check("server", &all).out);
     assert_eq!(check("server-revoked", &all).verify_error(), Some(23));
     // CRL_CHECK_ALL without the root's CRL: "unable to get certificate CRL" (3), as PostgreSQL sees it.
-    let missing = check(
-        "server",
-        &["-crl_check_all", "-CRLfile", server_crl.to_str().unwrap()],
-    );
+    let missing = check("server", &["-crl_check_all", "-CRLfile", server_crl.to_str().unwrap()]);
     assert_eq!(missing.verify_error(), Some(3), "{}", missing.out);
     // A revoked intermediate revokes everything under it.
     let revoked_ca_crl = pki.crl_path("revoked-ca").unwrap();
     let under = check(
         "under-revoked-ca",
-        &[
-            "-crl_check_all",
-            "-CRLfile",
-            root_crl.to_str().unwrap(),
-            "-CRLfile",
-            revoked_ca_crl.to_str().unwrap(),
-        ],
+        &["-crl_check_all", "-CRLfile", root_crl.to_str().unwrap(), "-CRLfile", revoked_ca_crl.to_str().unwrap()],
     );
     assert_eq!(under.verify_error(), Some(23), "{}", under.out);
 }
@@ -206,14 +128,8 @@ fn crate_verifier_agrees_on_crls() {
     let s = spec(LAYOUT);
     let (_d, pki) = common::generate(&s);
     let combined = pki.crl_file_path(&["root_ca", "server_ca"]).unwrap();
-    assert_eq!(
-        crate_verify(&s, &pki, "server", std::slice::from_ref(&combined)),
-        Ok(())
-    );
-    assert_eq!(
-        crate_verify(&s, &pki, "server-revoked", std::slice::from_ref(&combined)),
-        Err(23)
-    );
+    assert_eq!(crate_verify(&s, &pki, "server", std::slice::from_ref(&combined)), Ok(()));
+    assert_eq!(crate_verify(&s, &pki, "server-revoked", std::slice::from_ref(&combined)), Err(23));
     let only_server = pki.crl_path("server_ca").unwrap();
     assert_eq!(crate_verify(&s, &pki, "server", &[only_server]), Err(3));
 }
@@ -224,10 +140,7 @@ fn crl_file_is_the_concatenation() {
     let (_d, pki) = common::generate(&s);
     let mut want = std::fs::read(pki.crl_path("root_ca").unwrap()).unwrap();
     want.extend(std::fs::read(pki.crl_path("server_ca").unwrap()).unwrap());
-    assert_eq!(
-        std::fs::read(pki.crl_file_path(&["root_ca", "server_ca"]).unwrap()).unwrap(),
-        want
-    );
+    assert_eq!(std::fs::read(pki.crl_file_path(&["root_ca", "server_ca"]).unwrap()).unwrap(), want);
     assert_eq!(pki.crl_file_path(&["server_ca"]), pki.crl_path("server_ca"));
 }
 
@@ -236,22 +149,13 @@ fn hashed_crl_dirs_match_openssl_and_work_with_capath() {
     let s = spec(LAYOUT);
     let (_d, pki) = common::generate(&s);
     let dir = pki.crl_dir_path(&["root_ca", "server_ca"]).unwrap();
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     let mut want: Vec<String> = ["root_ca", "server_ca"]
         .iter()
         .map(|ca| {
-            let out = openssl(&[
-                "crl",
-                "-hash",
-                "-noout",
-                "-in",
-                pki.crl_path(ca).unwrap().to_str().unwrap(),
-            ])
-            .out;
+            let out = openssl(&["crl", "-hash", "-noout", "-in", pki.crl_path(ca).unwrap().to_str().unwrap()]).out;
             format!("{}.r0", out.trim())
         })
         .collect();
@@ -274,12 +178,7 @@ fn hashed_crl_dirs_match_openssl_and_work_with_capath() {
         ])
     };
     assert!(verify("server").ok, "{}", verify("server").out);
-    assert_eq!(
-        verify("server-revoked").verify_error(),
-        Some(23),
-        "{}",
-        verify("server-revoked").out
-    );
+    assert_eq!(verify("server-revoked").verify_error(), Some(23), "{}", verify("server-revoked").out);
     // A dir with only the intermediate's CRL is missing the root's.
     let partial = pki.crl_dir_path(&["server_ca"]).unwrap();
     let out = openssl(&[
@@ -311,15 +210,10 @@ crl_dirs = ["a+b"]
     );
     let (_d, pki) = common::generate(&s);
     let dir = pki.crl_dir_path(&["a", "b"]).unwrap();
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     assert_eq!(names.len(), 2);
-    assert!(
-        names[0].ends_with(".r0") && names[1].ends_with(".r1"),
-        "{names:?}"
-    );
+    assert!(names[0].ends_with(".r0") && names[1].ends_with(".r1"), "{names:?}");
     assert_eq!(names[0][..8], names[1][..8]);
 }

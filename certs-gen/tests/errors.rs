@@ -10,8 +10,7 @@ fn fails(toml_text: &str) -> Error {
     let e = pgtls_certs::validate(&s).expect_err("spec should be rejected");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let g = pgtls_certs::generate(&s, &out, &GenerateOptions::default())
-        .expect_err("generate rejects too");
+    let g = pgtls_certs::generate(&s, &out, &GenerateOptions::default()).expect_err("generate rejects too");
     assert_eq!(e.to_string(), g.to_string());
     assert!(!out.exists(), "nothing written for a bad spec");
     e
@@ -52,22 +51,14 @@ fn issuer_cycle_is_named() {
     );
     at(&e, Some("a"), Some("issuer"));
     assert!(matches!(e.kind(), ErrorKind::IssuerCycle { .. }));
-    assert!(
-        e.to_string().ends_with("issuer cycle: a -> b -> c -> a"),
-        "{e}"
-    );
+    assert!(e.to_string().ends_with("issuer cycle: a -> b -> c -> a"), "{e}");
 }
 
 #[test]
 fn issuer_must_be_a_ca_with_a_cert() {
-    let e = fails(&with_cas(
-        "[pki.leaf]\nissuer = \"root_ca\"\n[pki.leaf2]\nissuer = \"leaf\"",
-    ));
+    let e = fails(&with_cas("[pki.leaf]\nissuer = \"root_ca\"\n[pki.leaf2]\nissuer = \"leaf\""));
     at(&e, Some("leaf2"), Some("issuer"));
-    assert!(
-        e.to_string().contains(r#"issuer "leaf" is not a CA"#),
-        "{e}"
-    );
+    assert!(e.to_string().contains(r#"issuer "leaf" is not a CA"#), "{e}");
     let e = fails("[pki.k]\ncert = false\n[pki.x]\nissuer = \"k\"");
     assert!(matches!(e.kind(), ErrorKind::IssuerNotCa { .. }), "{e}");
     let e = fails("[pki.k]\ncert = false\nca = true");
@@ -111,8 +102,7 @@ fn bad_times() {
     at(&e, Some("s"), Some("not_after"));
     let e = fails("[pki.ca]\nca = true\ncrl = { next_update = \"soon\" }");
     at(&e, Some("ca"), Some("crl"));
-    let e =
-        fails("[pki.ca]\nca = true\n[pki.s]\nissuer = \"ca\"\nrevoked = { date = \"yesterday\" }");
+    let e = fails("[pki.ca]\nca = true\n[pki.s]\nissuer = \"ca\"\nrevoked = { date = \"yesterday\" }");
     at(&e, Some("s"), Some("revoked"));
 }
 
@@ -121,8 +111,7 @@ fn unknown_keys_with_hints() {
     let e = fails("[pki.s]\nkey = \"ec-p265\"");
     at(&e, Some("s"), Some("key"));
     assert!(
-        e.to_string().contains(r#"unknown key "ec-p265""#)
-            && e.to_string().contains(r#"did you mean "ec-p256"?"#),
+        e.to_string().contains(r#"unknown key "ec-p265""#) && e.to_string().contains(r#"did you mean "ec-p256"?"#),
         "{e}"
     );
     let e = fails("[pki.server]\n[pki.s]\nkey = \"servr\"");
@@ -136,11 +125,7 @@ fn unknown_keys_with_hints() {
 fn incompatible_keys() {
     let e = fails("[pki.s]\nkey_format = \"pkcs1-pem\"");
     at(&e, Some("s"), Some("key_format"));
-    assert!(
-        e.to_string()
-            .contains("pkcs1-pem needs an rsa-2048/3072/4096 key (the key is ec-p256)"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("pkcs1-pem needs an rsa-2048/3072/4096 key (the key is ec-p256)"), "{e}");
     // Reusing an EC key does not make PKCS#1 possible.
     let e = fails("[pki.ec]\n[pki.s]\nkey = \"ec\"\nkey_format = \"pkcs1-der\"");
     at(&e, Some("s"), Some("key_format"));
@@ -149,12 +134,9 @@ fn incompatible_keys() {
     // hash with an Ed25519 signer (self-signed here, so the signer is its own key).
     let e = fails("[pki.s]\nkey = \"ed25519\"\nhash = \"sha256\"");
     at(&e, Some("s"), Some("hash"));
-    let e = fails(
-        "[pki.ca]\nca = true\nkey = \"ed25519\"\n[pki.s]\nissuer = \"ca\"\nhash = \"sha384\"",
-    );
+    let e = fails("[pki.ca]\nca = true\nkey = \"ed25519\"\n[pki.s]\nissuer = \"ca\"\nhash = \"sha384\"");
     at(&e, Some("s"), Some("hash"));
-    let e =
-        fails("[pki.s]\nkey = \"rsa-2048\"\nkey_format = \"pkcs1-pem\"\nkey_passphrase = \"x\"");
+    let e = fails("[pki.s]\nkey = \"rsa-2048\"\nkey_format = \"pkcs1-pem\"\nkey_passphrase = \"x\"");
     at(&e, Some("s"), Some("key_passphrase"));
     let e = fails("[pki.s]\nextra_keys = [{ file = \"s2\", format = \"pkcs1-der\" }]");
     at(&e, Some("s"), Some("extra_keys"));
@@ -186,11 +168,7 @@ fn bad_and_duplicate_serials() {
         "[pki.a]\nissuer = \"server_ca\"\nserial = 16\n[pki.b]\nissuer = \"server_ca\"\nserial = \"10\"",
     ));
     at(&e, Some("b"), Some("serial"));
-    assert!(
-        e.to_string()
-            .contains(r#"serial 10 is also used by "a", issued by the same CA "server_ca""#),
-        "{e}"
-    );
+    assert!(e.to_string().contains(r#"serial 10 is also used by "a", issued by the same CA "server_ca""#), "{e}");
     // Same serial under different issuers is fine.
     let s = common::spec(&with_cas(
         "[pki.a]\nissuer = \"server_ca\"\nserial = 16\n[pki.b]\nissuer = \"root_ca\"\nserial = 16",
@@ -202,19 +180,18 @@ fn bad_and_duplicate_serials() {
 fn bad_outputs() {
     let e = fails(&with_cas("[pki]\nbundles = [\"root_ca+servr_ca\"]"));
     at(&e, None, Some("bundles"));
-    assert!(e.to_string().contains(r#"entry "root_ca+servr_ca": unknown entity "servr_ca" (hint: did you mean "server_ca"?)"#), "{e}");
-    let e = fails(&with_cas(
-        "[pki.leaf]\nissuer = \"root_ca\"\n[pki]\ncrl_files = [\"root_ca+leaf\"]",
-    ));
+    assert!(
+        e.to_string()
+            .contains(r#"entry "root_ca+servr_ca": unknown entity "servr_ca" (hint: did you mean "server_ca"?)"#),
+        "{e}"
+    );
+    let e = fails(&with_cas("[pki.leaf]\nissuer = \"root_ca\"\n[pki]\ncrl_files = [\"root_ca+leaf\"]"));
     at(&e, None, Some("crl_files"));
     assert!(e.to_string().contains(r#""leaf" is not a CA"#), "{e}");
     let e = fails(&with_cas("[pki]\ncrl_dirs = [\"root_ca++server_ca\"]"));
     at(&e, None, Some("crl_dirs"));
     let e = fails("[pki.k]\ncert = false\n[pki]\nbundles = [\"k\"]");
-    assert!(
-        matches!(e.kind(), ErrorKind::MemberWithoutCert { .. }),
-        "{e}"
-    );
+    assert!(matches!(e.kind(), ErrorKind::MemberWithoutCert { .. }), "{e}");
     let mut s = common::spec(CAS);
     s.add_crl_dir(vec!["nope".into()]);
     let e = pgtls_certs::validate(&s).unwrap_err();
@@ -224,15 +201,7 @@ fn bad_outputs() {
 #[test]
 fn reserved_entity_names() {
     // Programmatic specs can hold them; `validate` refuses.
-    for name in [
-        "bundles",
-        "crl_files",
-        "rsa-2048",
-        "ed25519",
-        "a+b",
-        "",
-        "../x",
-    ] {
+    for name in ["bundles", "crl_files", "rsa-2048", "ed25519", "a+b", "", "../x"] {
         let mut s = PkiSpec::new();
         s.add_entity(name, EntitySpec::default());
         let e = pgtls_certs::validate(&s).unwrap_err();
@@ -245,17 +214,11 @@ fn revocation_errors() {
     let e = fails("[pki.root]\nca = true\nrevoked = true");
     at(&e, Some("root"), Some("revoked"));
     assert!(matches!(e.kind(), ErrorKind::RevokedRoot));
-    let e = fails(&with_cas(
-        "[pki.s]\nissuer = \"server_ca\"\nalso_revoked_by = [\"root_ca\"]",
-    ));
+    let e = fails(&with_cas("[pki.s]\nissuer = \"server_ca\"\nalso_revoked_by = [\"root_ca\"]"));
     at(&e, Some("s"), Some("also_revoked_by"));
-    let e = fails(&with_cas(
-        "[pki.s]\nissuer = \"server_ca\"\nrevoked = true\nalso_revoked_by = [\"rootca\"]",
-    ));
+    let e = fails(&with_cas("[pki.s]\nissuer = \"server_ca\"\nrevoked = true\nalso_revoked_by = [\"rootca\"]"));
     assert!(e.to_string().contains(r#"did you mean "root_ca"?"#), "{e}");
-    let e = fails(&with_cas(
-        "[pki.x]\n[pki.s]\nissuer = \"server_ca\"\nrevoked = true\nalso_revoked_by = [\"x\"]",
-    ));
+    let e = fails(&with_cas("[pki.x]\n[pki.s]\nissuer = \"server_ca\"\nrevoked = true\nalso_revoked_by = [\"x\"]"));
     assert!(matches!(e.kind(), ErrorKind::MemberNotCa { .. }), "{e}");
 }
 
@@ -276,8 +239,5 @@ fn io_errors_say_what_and_why() {
     let e = pgtls_certs::generate(&s, file.path(), &GenerateOptions::default()).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::Io { .. }), "{e}");
     let msg = e.to_string();
-    assert!(
-        msg.contains("could not create") && msg.contains("File exists"),
-        "{msg}"
-    );
+    assert!(msg.contains("could not create") && msg.contains("File exists"), "{msg}");
 }

@@ -89,16 +89,7 @@ fn revoked_on(pki: &pgtls_certs::Pki, ca: &str) -> Vec<String> {
     let Some(list) = crl.get_revoked() else {
         return Vec::new();
     };
-    list.iter()
-        .map(|r| {
-            r.serial_number()
-                .to_bn()
-                .unwrap()
-                .to_hex_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect()
+    list.iter().map(|r| r.serial_number().to_bn().unwrap().to_hex_str().unwrap().to_string()).collect()
 }
 
 #[test]
@@ -111,13 +102,9 @@ fn digoal_walkthrough() {
 
     // Re-issued certificates carry the original keys under new serials.
     for (old, new) in [("server", "server123"), ("client", "client123")] {
-        let key = PKey::private_key_from_pem(&std::fs::read(pki.key_path(old).unwrap()).unwrap())
-            .unwrap();
+        let key = PKey::private_key_from_pem(&std::fs::read(pki.key_path(old).unwrap()).unwrap()).unwrap();
         let cert = common::load_cert(&pki.cert_path(new).unwrap());
-        assert!(
-            cert.public_key().unwrap().public_eq(&key),
-            "{new} is on {old}.key"
-        );
+        assert!(cert.public_key().unwrap().public_eq(&key), "{new} is on {old}.key");
         assert_ne!(pki.serial(old), pki.serial(new));
         assert_eq!(pki.subject(old), pki.subject(new));
     }
@@ -127,49 +114,26 @@ fn digoal_walkthrough() {
     assert_eq!(revoked_on(&pki, "ca1"), [hex("client")]);
     assert_eq!(revoked_on(&pki, "intermediate"), [hex("server")]);
     assert_eq!(revoked_on(&pki, "ca2"), [hex("server")]);
-    let ca1 = openssl(&[
-        "crl",
-        "-noout",
-        "-text",
-        "-in",
-        pki.crl_path("ca1").unwrap().to_str().unwrap(),
-    ])
-    .out;
+    let ca1 = openssl(&["crl", "-noout", "-text", "-in", pki.crl_path("ca1").unwrap().to_str().unwrap()]).out;
     assert!(
-        ca1.contains("Issuer: CN = root-ca1")
-            && ca1.contains("X509v3 CRL Number: \n                4098"),
+        ca1.contains("Issuer: CN = root-ca1") && ca1.contains("X509v3 CRL Number: \n                4098"),
         "{ca1}"
     );
 
     // The client's revocation bites; its re-issued certificate is fine.
     let ca1_crl = pki.crl_path("ca1").unwrap();
     let crl_check = ["-crl_check", "-CRLfile", ca1_crl.to_str().unwrap()];
-    assert_eq!(
-        cli_verify(&s, &pki, "client", &crl_check).verify_error(),
-        Some(23)
-    );
+    assert_eq!(cli_verify(&s, &pki, "client", &crl_check).verify_error(), Some(23));
     assert!(cli_verify(&s, &pki, "client123", &crl_check).ok);
 
     // The server: revoked through the intermediate's CRL (depth 0), not through ca2's entry.
     let both = pki.crl_file_path(&["ca2", "intermediate"]).unwrap();
     let all = ["-crl_check_all", "-CRLfile", both.to_str().unwrap()];
     let out = cli_verify(&s, &pki, "server", &all);
-    assert!(
-        out.out.contains("error 23 at 0 depth lookup"),
-        "{}",
-        out.out
-    );
-    assert!(
-        cli_verify(&s, &pki, "server123", &all).ok,
-        "ca2's foreign entry does not hit server123"
-    );
+    assert!(out.out.contains("error 23 at 0 depth lookup"), "{}", out.out);
+    assert!(cli_verify(&s, &pki, "server123", &all).ok, "ca2's foreign entry does not hit server123");
     let only_ca2 = pki.crl_path("ca2").unwrap();
-    let out = cli_verify(
-        &s,
-        &pki,
-        "server-san",
-        &["-crl_check", "-CRLfile", only_ca2.to_str().unwrap()],
-    );
+    let out = cli_verify(&s, &pki, "server-san", &["-crl_check", "-CRLfile", only_ca2.to_str().unwrap()]);
     assert!(out.ok, "{}", out.out);
 
     // The client trusts ca2_int.crt (ca2 then intermediate); verify-full needs the SAN names.
@@ -188,10 +152,6 @@ fn digoal_walkthrough() {
         ])
     };
     assert!(verify_host("server123", "dbhost.domain.name.or.ipaddress").ok);
-    assert_eq!(
-        verify_host("server123", "192.168.0.245").verify_error(),
-        Some(62),
-        "hostname mismatch"
-    );
+    assert_eq!(verify_host("server123", "192.168.0.245").verify_error(), Some(62), "hostname mismatch");
     assert!(verify_host("server-san", "pgm-bp116zpg87qr8rx0no.pg.rds.aliyuncs.com").ok);
 }

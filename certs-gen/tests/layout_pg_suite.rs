@@ -217,30 +217,14 @@ fn pg_suite_chains_subjects_and_serials() {
         assert_verifies(&s, &pki, e);
     }
     for (e, want) in [
-        (
-            "server-cn-only",
-            "CN=common-name.pg-ssltest.test,OU=PostgreSQL test suite",
-        ),
-        (
-            "server-rsapss",
-            "OU=PostgreSQL test suite,CN=common-name.pg-ssltest.test",
-        ),
-        (
-            "client-dn",
-            "CN=ssltestuser-dn,OU=Testing,OU=Engineering,O=PGDG",
-        ),
+        ("server-cn-only", "CN=common-name.pg-ssltest.test,OU=PostgreSQL test suite"),
+        ("server-rsapss", "OU=PostgreSQL test suite,CN=common-name.pg-ssltest.test"),
+        ("client-dn", "CN=ssltestuser-dn,OU=Testing,OU=Engineering,O=PGDG"),
         ("client-revoked-utf8", "CN=Οδυσσέας"),
     ] {
-        let out = openssl(&[
-            "x509",
-            "-noout",
-            "-subject",
-            "-nameopt",
-            "RFC2253,-esc_msb",
-            "-in",
-            &path(pki.cert_path(e)),
-        ])
-        .out;
+        let out =
+            openssl(&["x509", "-noout", "-subject", "-nameopt", "RFC2253,-esc_msb", "-in", &path(pki.cert_path(e))])
+                .out;
         assert_eq!(out.trim(), format!("subject={want}"), "{e}");
     }
     let serial = |e: &str| {
@@ -251,35 +235,15 @@ fn pg_suite_chains_subjects_and_serials() {
     assert_eq!(serial("client"), "2023071316352400");
     assert_eq!(
         pki.serial("client").unwrap().decimal(),
-        u64::from_str_radix("2023071316352400", 16)
-            .unwrap()
-            .to_string()
+        u64::from_str_radix("2023071316352400", 16).unwrap().to_string()
     );
-    let client = openssl(&[
-        "x509",
-        "-noout",
-        "-dates",
-        "-in",
-        &path(pki.cert_path("client")),
-    ])
-    .out;
+    let client = openssl(&["x509", "-noout", "-dates", "-in", &path(pki.cert_path("client"))]).out;
     assert!(
-        client.contains("notBefore=Jun 29 01:01:01 2023 GMT")
-            && client.contains("notAfter=Jan  1 01:01:01 2050 GMT"),
+        client.contains("notBefore=Jun 29 01:01:01 2023 GMT") && client.contains("notAfter=Jan  1 01:01:01 2050 GMT"),
         "{client}"
     );
-    let ext = openssl(&[
-        "x509",
-        "-noout",
-        "-text",
-        "-in",
-        &path(pki.cert_path("client_ext")),
-    ])
-    .out;
-    assert!(
-        ext.contains("CA:FALSE") && ext.contains("TLS Web Client Authentication"),
-        "{ext}"
-    );
+    let ext = openssl(&["x509", "-noout", "-text", "-in", &path(pki.cert_path("client_ext"))]).out;
+    assert!(ext.contains("CA:FALSE") && ext.contains("TLS Web Client Authentication"), "{ext}");
     let local = openssl(&[
         "x509",
         "-noout",
@@ -289,10 +253,7 @@ fn pg_suite_chains_subjects_and_serials() {
         &path(pki.cert_path("server-localhost-alt-names")),
     ])
     .out;
-    assert!(
-        local.contains("DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1"),
-        "{local}"
-    );
+    assert!(local.contains("DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1"), "{local}");
 }
 
 #[test]
@@ -301,23 +262,15 @@ fn pg_suite_rsapss_is_self_signed_pss_and_expired() {
     let crt = path(pki.cert_path("server-rsapss"));
     let text = openssl(&["x509", "-noout", "-text", "-in", &crt]).out;
     assert!(
-        text.contains("Signature Algorithm: rsassaPss")
-            && text.contains("Public Key Algorithm: rsassaPss"),
+        text.contains("Signature Algorithm: rsassaPss") && text.contains("Public Key Algorithm: rsassaPss"),
         "{text}"
     );
     let out = openssl(&["verify", "-CAfile", &crt, &crt]);
     assert_eq!(out.verify_error(), Some(10), "{}", out.out);
     assert_eq!(crate_verify(&s, &pki, "server-rsapss", &[]), Err(10));
-    let key =
-        PKey::private_key_from_pem(&std::fs::read(pki.key_path("server-rsapss").unwrap()).unwrap())
-            .unwrap();
+    let key = PKey::private_key_from_pem(&std::fs::read(pki.key_path("server-rsapss").unwrap()).unwrap()).unwrap();
     assert_eq!(key.id(), Id::RSA_PSS);
-    assert!(
-        common::load_cert(&pki.cert_path("server-rsapss").unwrap())
-            .public_key()
-            .unwrap()
-            .public_eq(&key)
-    );
+    assert!(common::load_cert(&pki.cert_path("server-rsapss").unwrap()).public_key().unwrap().public_eq(&key));
 }
 
 #[test]
@@ -327,32 +280,16 @@ fn pg_suite_key_variants() {
     let server = PKey::private_key_from_pem(&read(pki.key_path("server-cn-only"))).unwrap();
     let password = read(pki.extra_key_path("server-password"));
     assert!(password.starts_with(b"-----BEGIN ENCRYPTED PRIVATE KEY-----"));
-    assert!(
-        PKey::private_key_from_pem_passphrase(&password, b"secret1")
-            .unwrap()
-            .public_eq(&server)
-    );
+    assert!(PKey::private_key_from_pem_passphrase(&password, b"secret1").unwrap().public_eq(&server));
 
     let client_pem = read(pki.key_path("client"));
     assert!(client_pem.starts_with(b"-----BEGIN RSA PRIVATE KEY-----"));
     let client = PKey::private_key_from_pem(&client_pem).unwrap();
     let der = read(pki.extra_key_path("client-der"));
-    assert!(
-        PKey::from_rsa(openssl::rsa::Rsa::private_key_from_der(&der).unwrap())
-            .unwrap()
-            .public_eq(&client)
-    );
-    assert_eq!(
-        read(pki.extra_key_path("client-encrypted-der")),
-        der,
-        "byte-identical, as in the suite"
-    );
+    assert!(PKey::from_rsa(openssl::rsa::Rsa::private_key_from_der(&der).unwrap()).unwrap().public_eq(&client));
+    assert_eq!(read(pki.extra_key_path("client-encrypted-der")), der, "byte-identical, as in the suite");
     let enc = read(pki.extra_key_path("client-encrypted-pem"));
-    assert!(
-        PKey::private_key_from_pem_passphrase(&enc, b"dUmmyP^#+")
-            .unwrap()
-            .public_eq(&client)
-    );
+    assert!(PKey::private_key_from_pem_passphrase(&enc, b"dUmmyP^#+").unwrap().public_eq(&client));
     assert!(PKey::private_key_from_pem_passphrase(&enc, b"wrong").is_err());
 }
 
@@ -360,10 +297,7 @@ fn pg_suite_key_variants() {
 fn pg_suite_bundles() {
     let (_s, _d, pki) = setup();
     let cat = |names: &[&str]| {
-        names
-            .iter()
-            .flat_map(|n| std::fs::read(pki.cert_path(n).unwrap()).unwrap())
-            .collect::<Vec<u8>>()
+        names.iter().flat_map(|n| std::fs::read(pki.cert_path(n).unwrap()).unwrap()).collect::<Vec<u8>>()
     };
     for members in [
         &["root_ca", "client_ca", "server_ca"][..],
@@ -373,11 +307,7 @@ fn pg_suite_bundles() {
         &["client", "client_ca"],
         &["server-cn-only", "server_ca"],
     ] {
-        assert_eq!(
-            std::fs::read(pki.bundle_path(members).unwrap()).unwrap(),
-            cat(members),
-            "{members:?}"
-        );
+        assert_eq!(std::fs::read(pki.bundle_path(members).unwrap()).unwrap(), cat(members), "{members:?}");
     }
     // A server presenting its chain verifies against the root alone.
     let out = openssl(&[
@@ -398,35 +328,17 @@ fn pg_suite_crls_and_crl_dirs() {
         let crl = X509Crl::from_pem(&std::fs::read(pki.crl_path(ca).unwrap()).unwrap()).unwrap();
         let mut v: Vec<String> = crl
             .get_revoked()
-            .map(|l| {
-                l.iter()
-                    .map(|r| {
-                        r.serial_number()
-                            .to_bn()
-                            .unwrap()
-                            .to_hex_str()
-                            .unwrap()
-                            .to_string()
-                    })
-                    .collect()
-            })
+            .map(|l| l.iter().map(|r| r.serial_number().to_bn().unwrap().to_hex_str().unwrap().to_string()).collect())
             .unwrap_or_default();
         v.sort();
         v
     };
     assert!(revoked("root_ca").is_empty());
     assert_eq!(revoked("server_ca"), ["202307131635230B"]);
-    assert_eq!(
-        revoked("client_ca"),
-        ["2023071316352402", "2023071316352405"]
-    );
+    assert_eq!(revoked("client_ca"), ["2023071316352402", "2023071316352405"]);
 
     // The hashes depend only on the issuer DNs, so they equal the committed suite's file names.
-    for (ca, hash) in [
-        ("root_ca", "a3d11bff"),
-        ("server_ca", "a836cc2d"),
-        ("client_ca", "9bb9e3c3"),
-    ] {
+    for (ca, hash) in [("root_ca", "a3d11bff"), ("server_ca", "a836cc2d"), ("client_ca", "9bb9e3c3")] {
         let out = openssl(&["crl", "-hash", "-noout", "-in", &path(pki.crl_path(ca))]).out;
         assert_eq!(out.trim(), hash, "{ca}");
     }
@@ -440,58 +352,28 @@ fn pg_suite_crls_and_crl_dirs() {
     };
     assert_eq!(listing(&["client_ca"]), ["9bb9e3c3.r0"]);
     assert_eq!(listing(&["server_ca"]), ["a836cc2d.r0"]);
-    assert_eq!(
-        listing(&["root_ca", "client_ca"]),
-        ["9bb9e3c3.r0", "a3d11bff.r0"]
-    );
-    assert_eq!(
-        listing(&["root_ca", "server_ca"]),
-        ["a3d11bff.r0", "a836cc2d.r0"]
-    );
+    assert_eq!(listing(&["root_ca", "client_ca"]), ["9bb9e3c3.r0", "a3d11bff.r0"]);
+    assert_eq!(listing(&["root_ca", "server_ca"]), ["a3d11bff.r0", "a836cc2d.r0"]);
 
     // ssl_crl_file = root+client.crl (CRL_CHECK_ALL, as the server sets it).
     let root_client = path(pki.crl_file_path(&["root_ca", "client_ca"]));
     let all = ["-crl_check_all", "-CRLfile", root_client.as_str()];
-    for (leaf, want) in [
-        ("client", None),
-        ("client-dn", None),
-        ("client-revoked", Some(23)),
-        ("client-revoked-utf8", Some(23)),
-    ] {
+    for (leaf, want) in
+        [("client", None), ("client-dn", None), ("client-revoked", Some(23)), ("client-revoked-utf8", Some(23))]
+    {
         let out = cli_verify(&s, &pki, leaf, &all);
         assert_eq!(out.verify_error(), want, "{leaf}: {}", out.out);
     }
     let root_server = path(pki.crl_file_path(&["root_ca", "server_ca"]));
-    let out = cli_verify(
-        &s,
-        &pki,
-        "server-revoked",
-        &["-crl_check_all", "-CRLfile", &root_server],
-    );
+    let out = cli_verify(&s, &pki, "server-revoked", &["-crl_check_all", "-CRLfile", &root_server]);
     assert_eq!(out.verify_error(), Some(23), "{}", out.out);
-    assert!(
-        cli_verify(
-            &s,
-            &pki,
-            "server-cn-only",
-            &["-crl_check_all", "-CRLfile", &root_server]
-        )
-        .ok
-    );
+    assert!(cli_verify(&s, &pki, "server-cn-only", &["-crl_check_all", "-CRLfile", &root_server]).ok);
 
     // ssl_crl_dir = root+client-crldir.
     let cas = path(pki.bundle_path(&["root_ca", "client_ca"]));
     let dir = path(pki.crl_dir_path(&["root_ca", "client_ca"]));
     let via_dir = |leaf: &str| {
-        openssl(&[
-            "verify",
-            "-crl_check_all",
-            "-CAfile",
-            &cas,
-            "-CApath",
-            &dir,
-            &path(pki.cert_path(leaf)),
-        ])
+        openssl(&["verify", "-crl_check_all", "-CAfile", &cas, "-CApath", &dir, &path(pki.cert_path(leaf))])
     };
     assert!(via_dir("client").ok, "{}", via_dir("client").out);
     assert_eq!(via_dir("client-revoked").verify_error(), Some(23));

@@ -1,10 +1,7 @@
 //! The TOML shape of `[pki]`: shorthands, defaults, declaration order, and parse errors that
 //! carry the TOML location.
 
-use pgtls_certs::{
-    ExtendedKeyUsage, KeyFormat, KeySource, KeyType, PkiSpec, Revocation, RevocationReason,
-    SerialSpec,
-};
+use pgtls_certs::{ExtendedKeyUsage, KeyFormat, KeySource, KeyType, PkiSpec, Revocation, RevocationReason, SerialSpec};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -13,9 +10,7 @@ struct Doc {
 }
 
 fn parse(s: &str) -> Result<PkiSpec, String> {
-    toml::from_str::<Doc>(s)
-        .map(|d| d.pki)
-        .map_err(|e| e.to_string())
+    toml::from_str::<Doc>(s).map(|d| d.pki).map_err(|e| e.to_string())
 }
 
 #[test]
@@ -44,33 +39,17 @@ crl_dirs = ["zeta"]
     assert_eq!(names, ["zeta", "alpha", "mid"], "declaration order");
     let zeta = s.entity("zeta").unwrap();
     assert_eq!(zeta.key, Some(KeySource::Generate(KeyType::Rsa2048)));
-    assert_eq!(
-        zeta.serial,
-        Some(SerialSpec::Hex("2023071316352302".into()))
-    );
+    assert_eq!(zeta.serial, Some(SerialSpec::Hex("2023071316352302".into())));
     assert_eq!(zeta.revoked, Some(Revocation::default()));
     assert!(zeta.cert, "cert defaults to true");
     let alpha = s.entity("alpha").unwrap();
     assert_eq!(alpha.key, Some(KeySource::Reuse("zeta".into())));
     assert_eq!(alpha.serial, Some(SerialSpec::Int(4096)));
-    assert_eq!(
-        alpha.revoked.as_ref().unwrap().reason,
-        Some(RevocationReason::KeyCompromise)
-    );
-    assert_eq!(
-        alpha.extended_key_usage,
-        [
-            ExtendedKeyUsage::ServerAuth,
-            ExtendedKeyUsage::Oid("1.2.3.4".into())
-        ]
-    );
+    assert_eq!(alpha.revoked.as_ref().unwrap().reason, Some(RevocationReason::KeyCompromise));
+    assert_eq!(alpha.extended_key_usage, [ExtendedKeyUsage::ServerAuth, ExtendedKeyUsage::Oid("1.2.3.4".into())]);
     assert_eq!(alpha.key_format, KeyFormat::Pkcs8Der);
     assert_eq!(s.entity("mid").unwrap().revoked, None);
-    assert_eq!(
-        s.bundles(),
-        [vec!["zeta".to_owned(), "alpha".to_owned()]],
-        "deduplicated"
-    );
+    assert_eq!(s.bundles(), [vec!["zeta".to_owned(), "alpha".to_owned()]], "deduplicated");
     assert_eq!(s.crl_dirs(), [vec!["zeta".to_owned()]]);
 }
 
@@ -82,10 +61,7 @@ fn programmatic_outputs_dedup() {
     s.add_crl_file(vec!["a".into()]);
     s.add_crl_dir(vec!["a".into()]);
     s.add_crl_dir(vec!["a".into()]);
-    assert_eq!(
-        (s.bundles().len(), s.crl_files().len(), s.crl_dirs().len()),
-        (1, 1, 1)
-    );
+    assert_eq!((s.bundles().len(), s.crl_files().len(), s.crl_dirs().len()), (1, 1, 1));
 }
 
 #[test]
@@ -93,31 +69,16 @@ fn parse_errors_are_located_and_explain() {
     let cases = [
         ("[pki.s]\nsubjct = \"CN=x\"", "unknown field `subjct`"),
         ("[pki.s]\nrevoked = \"yes\"", "true, false, or a table"),
-        (
-            "[pki.s]\nrevoked = { reason = \"lost\" }",
-            "unknown variant `lost`",
-        ),
-        (
-            "[pki.s]\nrevoked = { when = \"-1h\" }",
-            "unknown field `when`",
-        ),
+        ("[pki.s]\nrevoked = { reason = \"lost\" }", "unknown variant `lost`"),
+        ("[pki.s]\nrevoked = { when = \"-1h\" }", "unknown field `when`"),
         ("[pki.s]\nserial = -5", "a hexadecimal string"),
         ("[pki.s]\nserial = 1.5", "a hexadecimal string"),
         ("[pki.s]\nkey = 3", "a key type (rsa-2048"),
-        (
-            "[pki.s]\nkey_usage = [\"signing\"]",
-            "unknown variant `signing`",
-        ),
-        (
-            "[pki.s]\nextended_key_usage = [\"webServer\"]",
-            "or a dotted OID",
-        ),
+        ("[pki.s]\nkey_usage = [\"signing\"]", "unknown variant `signing`"),
+        ("[pki.s]\nextended_key_usage = [\"webServer\"]", "or a dotted OID"),
         ("[pki.s]\nhash = \"md5\"", "unknown variant `md5`"),
         ("[pki.s]\nkey_format = \"pem\"", "unknown variant `pem`"),
-        (
-            "[pki.s]\nextra_keys = [{ name = \"x\" }]",
-            "unknown field `name`",
-        ),
+        ("[pki.s]\nextra_keys = [{ name = \"x\" }]", "unknown field `name`"),
         ("[pki.bundles]\nca = true", "`bundles` is a reserved key"),
         ("[pki.rsa-2048]\nca = true", "names a key type"),
         ("[pki]\ncrl_files = \"a+b\"", "a list of strings"),

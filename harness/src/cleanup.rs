@@ -20,11 +20,8 @@ struct Registry {
     dirs: BTreeSet<PathBuf>,
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    pids: BTreeSet::new(),
-    containers: BTreeSet::new(),
-    dirs: BTreeSet::new(),
-});
+static REGISTRY: Mutex<Registry> =
+    Mutex::new(Registry { pids: BTreeSet::new(), containers: BTreeSet::new(), dirs: BTreeSet::new() });
 
 static INSTALL: Once = Once::new();
 
@@ -90,9 +87,8 @@ pub fn install_signal_handlers() {
 
 /// Stops and removes everything registered. Safe to call more than once.
 pub fn cleanup_now() {
-    let (pids, containers, dirs) = with(|r| {
-        (std::mem::take(&mut r.pids), std::mem::take(&mut r.containers), std::mem::take(&mut r.dirs))
-    });
+    let (pids, containers, dirs) =
+        with(|r| (std::mem::take(&mut r.pids), std::mem::take(&mut r.containers), std::mem::take(&mut r.dirs)));
     for pid in pids {
         // SIGQUIT is PostgreSQL's immediate shutdown: the postmaster stops its children.
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGQUIT);
@@ -120,7 +116,11 @@ fn ensure_reaper() {
             tmp.display()
         );
         let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg(script).stdin(std::process::Stdio::from(read)).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        cmd.arg("-c")
+            .arg(script)
+            .stdin(std::process::Stdio::from(read))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
         // SAFETY: setsid is async-signal-safe. Its own session keeps the reaper out of the
         // terminal's process group, so a Ctrl-C aimed at pgtls does not kill it too.
         unsafe {
@@ -141,10 +141,10 @@ pub fn sweep_stale() {
     if let Ok(entries) = std::fs::read_dir(&tmp) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = owner_pid(&name) {
-                if !pid_alive(pid) {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
+            if let Some(pid) = owner_pid(&name)
+                && !pid_alive(pid)
+            {
+                let _ = std::fs::remove_dir_all(e.path());
             }
         }
     }

@@ -8,10 +8,10 @@
 pub mod cleanup;
 pub mod client;
 pub mod outcome;
+pub mod pki;
+pub mod report;
+pub mod runner;
 pub mod scenario;
 pub mod server;
-mod util;
-pub mod pki;
-pub mod runner;
-pub mod report;
 pub mod setup;
+mod util;

@@ -247,10 +247,7 @@ pub fn alert_from_reason(reason: &str) -> Option<u8> {
     let reason = reason.trim().trim_end_matches('.');
     TLS_ALERTS
         .iter()
-        .find(|(_, name)| {
-            reason.ends_with(name)
-                && (reason.contains("alert ") || *name == "unrecognized name")
-        })
+        .find(|(_, name)| reason.ends_with(name) && (reason.contains("alert ") || *name == "unrecognized name"))
         .map(|(n, _)| *n)
 }
 

@@ -19,7 +19,10 @@ pub struct Materialized {
 impl Materialized {
     /// Generates `spec` into `dir`, with RSA and other keys cached under the cache dir.
     pub fn generate(spec: &PkiSpec, dir: &Path) -> Result<Materialized, String> {
-        let opts = GenerateOptions { key_cache: Some(crate::server::native::cache_dir().join("keys")), ..GenerateOptions::default() };
+        let opts = GenerateOptions {
+            key_cache: Some(crate::server::native::cache_dir().join("keys")),
+            ..GenerateOptions::default()
+        };
         let pki = pgtls_certs::generate(spec, dir, &opts).map_err(|e| e.to_string())?;
         Ok(Materialized { pki })
     }
@@ -56,7 +59,12 @@ impl Materialized {
     }
 
     /// A server setting's value and the file it needs placed, if any.
-    pub fn server_value(&self, setting: &str, v: &SettingValue, key_perms: KeyFilePerms) -> (ConfValue, Option<ServerFile>) {
+    pub fn server_value(
+        &self,
+        setting: &str,
+        v: &SettingValue,
+        key_perms: KeyFilePerms,
+    ) -> (ConfValue, Option<ServerFile>) {
         let r = match v {
             SettingValue::Literal(s) => return (ConfValue::Literal(s.clone()), None),
             SettingValue::File(r) => r,

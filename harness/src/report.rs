@@ -16,7 +16,12 @@ pub fn totals(results: &[ScenarioResult]) -> (usize, usize, usize) {
 /// `N passed, M failed, K skipped`.
 pub fn closing_line(results: &[ScenarioResult]) -> String {
     let (p, f, s) = totals(results);
-    let diverged = results.iter().flat_map(|r| &r.cases).flat_map(|c| &c.results).filter(|r| matches!(r.verdict, Verdict::KnownDivergence { .. })).count();
+    let diverged = results
+        .iter()
+        .flat_map(|r| &r.cases)
+        .flat_map(|c| &c.results)
+        .filter(|r| matches!(r.verdict, Verdict::KnownDivergence { .. }))
+        .count();
     let mut line = format!("{p} passed, {f} failed, {s} skipped");
     if diverged > 0 {
         line.push_str(&format!(" ({diverged} of the passed are known divergences)"));
@@ -88,12 +93,20 @@ pub fn describe(o: &Outcome) -> String {
 /// The `--timings` table: wall time, then per scenario and phase.
 pub fn timings(results: &[ScenarioResult], wall: Duration) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<52} {:>6} {:>7} {:>6} {:>9} {:>5} {:>7}", "scenario [server]", "pki", "server", "steps", "connects", "n", "total");
+    let _ = writeln!(
+        out,
+        "{:<52} {:>6} {:>7} {:>6} {:>9} {:>5} {:>7}",
+        "scenario [server]", "pki", "server", "steps", "connects", "n", "total"
+    );
     let mut sum = crate::runner::Timings::default();
     for r in results {
         let t = &r.timings;
         let name = format!("{} [{}]", r.scenario, r.server);
-        let _ = writeln!(out, "{:<52} {:>6} {:>7} {:>6} {:>9} {:>5} {:>7}", name, t.pki_ms, t.server_ms, t.steps_ms, t.connects_ms, t.connects, t.total_ms);
+        let _ = writeln!(
+            out,
+            "{:<52} {:>6} {:>7} {:>6} {:>9} {:>5} {:>7}",
+            name, t.pki_ms, t.server_ms, t.steps_ms, t.connects_ms, t.connects, t.total_ms
+        );
         sum.pki_ms += t.pki_ms;
         sum.server_ms += t.server_ms;
         sum.steps_ms += t.steps_ms;
@@ -101,9 +114,25 @@ pub fn timings(results: &[ScenarioResult], wall: Duration) -> String {
         sum.connects += t.connects;
         sum.total_ms += t.total_ms;
     }
-    let _ = writeln!(out, "{:<52} {:>6} {:>7} {:>6} {:>9} {:>5} {:>7}", "sum of scenario times (ms)", sum.pki_ms, sum.server_ms, sum.steps_ms, sum.connects_ms, sum.connects, sum.total_ms);
+    let _ = writeln!(
+        out,
+        "{:<52} {:>6} {:>7} {:>6} {:>9} {:>5} {:>7}",
+        "sum of scenario times (ms)",
+        sum.pki_ms,
+        sum.server_ms,
+        sum.steps_ms,
+        sum.connects_ms,
+        sum.connects,
+        sum.total_ms
+    );
     let per = if sum.connects > 0 { sum.connects_ms as f64 / sum.connects as f64 } else { 0.0 };
-    let _ = writeln!(out, "wall {:.2} s for {} scenario runs; {:.1} ms per connection attempt", wall.as_secs_f64(), results.len(), per);
+    let _ = writeln!(
+        out,
+        "wall {:.2} s for {} scenario runs; {:.1} ms per connection attempt",
+        wall.as_secs_f64(),
+        results.len(),
+        per
+    );
     out
 }
 

@@ -4,13 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::client::Client;
 use crate::client::libpq::LibpqClient;
 use crate::client::rust::RustClient;
-use crate::client::Client;
 use crate::runner::Target;
 use crate::scenario::{self, Scenario, ScenarioError};
-use crate::server::native::{Binaries, NativeBackend};
 use crate::server::Backend;
+use crate::server::native::{Binaries, NativeBackend};
 
 /// Every `*.toml` scenario under `paths` (files or directories), sorted, with the root its
 /// name is relative to: the nearest ancestor named `scenarios`, else the given directory.
@@ -18,7 +18,8 @@ pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PathBuf)>, Stri
     let mut out = Vec::new();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| format!("failed to read {}: {e}", p.display()))?;
-        let root = scenarios_root(p).unwrap_or_else(|| if meta.is_dir() { p.clone() } else { p.parent().unwrap_or(Path::new(".")).to_owned() });
+        let root = scenarios_root(p)
+            .unwrap_or_else(|| if meta.is_dir() { p.clone() } else { p.parent().unwrap_or(Path::new(".")).to_owned() });
         if meta.is_dir() {
             collect(p, &root, &mut out)?;
         } else {
@@ -85,7 +86,8 @@ impl Default for ClientChoice {
 
 /// Native targets, one per binary directory (none given: discover one).
 pub fn native_targets(pg_bins: &[PathBuf], clients: &ClientChoice) -> Result<Vec<Target>, String> {
-    let dirs: Vec<Option<&Path>> = if pg_bins.is_empty() { vec![None] } else { pg_bins.iter().map(|p| Some(p.as_path())).collect() };
+    let dirs: Vec<Option<&Path>> =
+        if pg_bins.is_empty() { vec![None] } else { pg_bins.iter().map(|p| Some(p.as_path())).collect() };
     let mut out = Vec::new();
     for dir in dirs {
         let backend = NativeBackend::new(Binaries::discover(dir)?)?;

@@ -62,7 +62,9 @@ pub fn first_local_image() -> Option<String> {
     });
     match found {
         Ok(i) => Some(i),
-        Err(reason) if std::env::var("PGTLS_REQUIRE_DOCKER").is_ok_and(|v| v == "1") => panic!("Docker is required but unavailable: {reason}"),
+        Err(reason) if std::env::var("PGTLS_REQUIRE_DOCKER").is_ok_and(|v| v == "1") => {
+            panic!("Docker is required but unavailable: {reason}")
+        }
         Err(reason) => {
             eprintln!("skipped: Docker tests: {reason}");
             None
@@ -82,7 +84,9 @@ pub fn docker_targets() -> Option<Vec<Target>> {
             .filter(|i| pgtls_harness::server::docker::local_image_id(i).is_some())
             .collect();
         if images.is_empty() {
-            return Err(format!("no local image matches {pattern} for majors 13-19 (build them with ci/build-images.sh)"));
+            return Err(format!(
+                "no local image matches {pattern} for majors 13-19 (build them with ci/build-images.sh)"
+            ));
         }
         let names = std::env::var("PGTLS_DOCKER_CLIENTS").unwrap_or_else(|_| "libpq,rust".into());
         let choice = ClientChoice { names: names.split(',').map(str::to_owned).collect(), psql: None };
@@ -110,7 +114,8 @@ pub fn context() -> RunContext {
 pub async fn run(s: &Scenario, target: &Target) -> ScenarioResult {
     let cx = context();
     let r = runner::run_scenario(s, target, &cx).await;
-    let stale: Vec<String> = cx.divergences.stale(&r.attempts_run()).iter().map(|e| format!("{} / {}", e.client, e.case)).collect();
+    let stale: Vec<String> =
+        cx.divergences.stale(&r.attempts_run()).iter().map(|e| format!("{} / {}", e.client, e.case)).collect();
     assert!(stale.is_empty(), "stale divergence entries (they explained nothing): {stale:?}");
     r
 }
@@ -180,7 +185,11 @@ fn snap_of(r: &ScenarioResult) -> Snap<'_> {
             .map(|c| SnapCase {
                 case: &c.name,
                 expected: &c.expected,
-                clients: c.results.iter().map(|cr| SnapClient { client: &cr.client, outcome: &cr.outcome, verdict: &cr.verdict }).collect(),
+                clients: c
+                    .results
+                    .iter()
+                    .map(|cr| SnapClient { client: &cr.client, outcome: &cr.outcome, verdict: &cr.verdict })
+                    .collect(),
             })
             .collect(),
     }

@@ -93,37 +93,19 @@ impl Plan {
         let issuers = graph::issuers(spec, &index)?;
         let order = graph::signing_order(spec, &issuers)?;
         let keys = graph::key_owners(spec, &index)?;
-        let ctx = node::Context {
-            spec,
-            index: &index,
-            issuers: &issuers,
-            keys: &keys,
-            now,
-        };
-        let nodes = (0..spec.entities().len())
-            .map(|i| node::build(&ctx, i))
-            .collect::<Result<Vec<_>, _>>()?;
+        let ctx = node::Context { spec, index: &index, issuers: &issuers, keys: &keys, now };
+        let nodes = (0..spec.entities().len()).map(|i| node::build(&ctx, i)).collect::<Result<Vec<_>, _>>()?;
         check_serials(&nodes)?;
         let (bundles, crl_files, crl_dirs) = outputs::resolve(spec, &index, &nodes)?;
         outputs::check_key_files(&nodes)?;
-        Ok(Plan {
-            nodes,
-            order,
-            bundles,
-            crl_files,
-            crl_dirs,
-        })
+        Ok(Plan { nodes, order, bundles, crl_files, crl_dirs })
     }
 
     /// The CAs whose CRL lists `node`'s serial: its issuer plus `also_revoked_by`.
     pub(crate) fn revoking_cas(&self, node: &Node) -> Vec<usize> {
         let mut cas: Vec<usize> = Vec::new();
         if node.revocation.is_some() {
-            for ca in node
-                .issuer
-                .into_iter()
-                .chain(node.also_revoked_by.iter().copied())
-            {
+            for ca in node.issuer.into_iter().chain(node.also_revoked_by.iter().copied()) {
                 if !cas.contains(&ca) {
                     cas.push(ca);
                 }

@@ -81,10 +81,7 @@ fn check_cert_flags(e: &EntitySpec) -> Result<(), (&'static str, String)> {
 
 fn subject(name: &str, e: &EntitySpec) -> Result<Dn, ErrorKind> {
     let text = e.subject.clone().unwrap_or_else(|| format!("CN={name}"));
-    let bad = |reason| ErrorKind::BadDn {
-        value: text.clone(),
-        reason,
-    };
+    let bad = |reason| ErrorKind::BadDn { value: text.clone(), reason };
     let dn = dn::parse(&text).map_err(bad)?;
     // Building the X509Name here lets OpenSSL's own checks (e.g. C is 2 letters) fail in
     // `validate` rather than half-way through `generate`.
@@ -94,23 +91,13 @@ fn subject(name: &str, e: &EntitySpec) -> Result<Dn, ErrorKind> {
 
 fn pathlen(e: &EntitySpec) -> Result<Option<u32>, ErrorKind> {
     if e.pathlen.is_some() && !e.ca {
-        return Err(ErrorKind::conflict(
-            "`pathlen` only applies to CAs (`ca = true`)",
-        ));
+        return Err(ErrorKind::conflict("`pathlen` only applies to CAs (`ca = true`)"));
     }
     Ok(e.pathlen)
 }
 
 fn sans(e: &EntitySpec) -> Result<Vec<San>, ErrorKind> {
-    e.san
-        .iter()
-        .map(|s| {
-            San::parse(s).map_err(|reason| ErrorKind::BadSan {
-                value: s.clone(),
-                reason,
-            })
-        })
-        .collect()
+    e.san.iter().map(|s| San::parse(s).map_err(|reason| ErrorKind::BadSan { value: s.clone(), reason })).collect()
 }
 
 fn serial(name: &str, e: &EntitySpec) -> Result<Serial, ErrorKind> {
@@ -126,24 +113,16 @@ fn serial(name: &str, e: &EntitySpec) -> Result<Serial, ErrorKind> {
     }
 }
 
-fn time(
-    value: Option<&str>,
-    default: &str,
-    now: OffsetDateTime,
-) -> Result<OffsetDateTime, ErrorKind> {
+fn time(value: Option<&str>, default: &str, now: OffsetDateTime) -> Result<OffsetDateTime, ErrorKind> {
     let value = value.unwrap_or(default);
-    when::resolve(value, now).map_err(|reason| ErrorKind::BadTime {
-        value: value.to_owned(),
-        reason,
-    })
+    when::resolve(value, now).map_err(|reason| ErrorKind::BadTime { value: value.to_owned(), reason })
 }
 
 fn validity(
     e: &EntitySpec,
     now: OffsetDateTime,
 ) -> Result<(OffsetDateTime, OffsetDateTime), (&'static str, ErrorKind)> {
-    let nb =
-        time(e.not_before.as_deref(), DEFAULT_NOT_BEFORE, now).map_err(|k| ("not_before", k))?;
+    let nb = time(e.not_before.as_deref(), DEFAULT_NOT_BEFORE, now).map_err(|k| ("not_before", k))?;
     let na = time(e.not_after.as_deref(), DEFAULT_NOT_AFTER, now).map_err(|k| ("not_after", k))?;
     if na < nb {
         let msg = format!("not_after ({na}) is before not_before ({nb})");
@@ -177,10 +156,7 @@ fn eku(e: &EntitySpec) -> Result<Vec<ExtendedKeyUsage>, ErrorKind> {
             && !dn::is_dotted_oid(oid)
         {
             let reason = "expected a dotted OID such as 1.3.6.1.5.5.7.3.1".into();
-            return Err(ErrorKind::BadExtendedKeyUsage {
-                value: oid.clone(),
-                reason,
-            });
+            return Err(ErrorKind::BadExtendedKeyUsage { value: oid.clone(), reason });
         }
     }
     Ok(e.extended_key_usage.clone())
@@ -205,10 +181,7 @@ fn revocation(
             time(this_update, DEFAULT_THIS_UPDATE, ctx.now).unwrap_or(ctx.now)
         }
     };
-    Ok(Some(PlannedRevocation {
-        reason: r.reason,
-        date,
-    }))
+    Ok(Some(PlannedRevocation { reason: r.reason, date }))
 }
 
 fn also_revoked_by(ctx: &Context<'_>, e: &EntitySpec) -> Result<Vec<usize>, ErrorKind> {
@@ -219,17 +192,10 @@ fn also_revoked_by(ctx: &Context<'_>, e: &EntitySpec) -> Result<Vec<usize>, Erro
     for ca in &e.also_revoked_by {
         let Some(&j) = ctx.index.get(ca.as_str()) else {
             let hint = hint::closest(ca, ctx.index.keys().copied());
-            return Err(ErrorKind::UnknownMember {
-                member: None,
-                name: ca.clone(),
-                hint,
-            });
+            return Err(ErrorKind::UnknownMember { member: None, name: ca.clone(), hint });
         };
         if !ctx.spec.entities()[j].1.ca {
-            return Err(ErrorKind::MemberNotCa {
-                member: None,
-                name: ca.clone(),
-            });
+            return Err(ErrorKind::MemberNotCa { member: None, name: ca.clone() });
         }
         out.push(j);
     }
@@ -237,21 +203,9 @@ fn also_revoked_by(ctx: &Context<'_>, e: &EntitySpec) -> Result<Vec<usize>, Erro
 }
 
 fn key_file(e: &EntitySpec, key_type: KeyType) -> Result<KeyFile, (&'static str, ErrorKind)> {
-    let file = KeyFile {
-        format: e.key_format,
-        passphrase: e.key_passphrase.clone(),
-        mode: 0o600,
-    };
-    check_key_file(&file, key_type).map_err(|(passphrase, k)| {
-        (
-            if passphrase {
-                "key_passphrase"
-            } else {
-                "key_format"
-            },
-            k,
-        )
-    })?;
+    let file = KeyFile { format: e.key_format, passphrase: e.key_passphrase.clone(), mode: 0o600 };
+    check_key_file(&file, key_type)
+        .map_err(|(passphrase, k)| (if passphrase { "key_passphrase" } else { "key_format" }, k))?;
     Ok(file)
 }
 
@@ -262,15 +216,10 @@ fn check_key_file(file: &KeyFile, key_type: KeyType) -> Result<(), (bool, ErrorK
         return Err((false, ErrorKind::IncompatibleKey { key_type, reason }));
     }
     match file.passphrase.as_deref() {
-        Some("") => Err((
-            true,
-            ErrorKind::conflict("an empty passphrase cannot encrypt a key"),
-        )),
+        Some("") => Err((true, ErrorKind::conflict("an empty passphrase cannot encrypt a key"))),
         Some(_) if file.format.is_pkcs1() => Err((
             true,
-            ErrorKind::conflict(
-                "PKCS#1 keys are written unencrypted; use pkcs8-pem or pkcs8-der with a passphrase",
-            ),
+            ErrorKind::conflict("PKCS#1 keys are written unencrypted; use pkcs8-pem or pkcs8-der with a passphrase"),
         )),
         _ => Ok(()),
     }
@@ -279,38 +228,31 @@ fn check_key_file(file: &KeyFile, key_type: KeyType) -> Result<(), (bool, ErrorK
 fn extra_keys(e: &EntitySpec, key_type: KeyType) -> Result<Vec<(String, KeyFile)>, ErrorKind> {
     let mut out = Vec::new();
     for x in &e.extra_keys {
-        super::graph::check_file_stem(&x.file).map_err(|reason| {
-            ErrorKind::conflict(format!("invalid file name {:?}: {reason}", x.file))
-        })?;
+        super::graph::check_file_stem(&x.file)
+            .map_err(|reason| ErrorKind::conflict(format!("invalid file name {:?}: {reason}", x.file)))?;
         let mode = match &x.mode {
             None => 0o600,
-            Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
-                .ok()
-                .filter(|m| *m <= 0o777)
-                .ok_or_else(|| ErrorKind::conflict(format!("mode {m:?} of {:?} is not an octal file mode such as \"0644\"", x.file)))?,
+            Some(m) => {
+                u32::from_str_radix(m.trim_start_matches("0o"), 8).ok().filter(|m| *m <= 0o777).ok_or_else(|| {
+                    ErrorKind::conflict(format!(
+                        "mode {m:?} of {:?} is not an octal file mode such as \"0644\"",
+                        x.file
+                    ))
+                })?
+            }
         };
-        let file = KeyFile {
-            format: x.format,
-            passphrase: x.passphrase.clone(),
-            mode,
-        };
+        let file = KeyFile { format: x.format, passphrase: x.passphrase.clone(), mode };
         check_key_file(&file, key_type).map_err(|(_, k)| k)?;
         out.push((x.file.clone(), file));
     }
     Ok(out)
 }
 
-fn crl(
-    e: &EntitySpec,
-    key_type: KeyType,
-    now: OffsetDateTime,
-) -> Result<Option<PlannedCrl>, ErrorKind> {
+fn crl(e: &EntitySpec, key_type: KeyType, now: OffsetDateTime) -> Result<Option<PlannedCrl>, ErrorKind> {
     let spec = e.crl.clone().unwrap_or_default();
     if !e.ca {
         return match e.crl {
-            Some(_) => Err(ErrorKind::conflict(
-                "`crl` only applies to CAs (`ca = true`)",
-            )),
+            Some(_) => Err(ErrorKind::conflict("`crl` only applies to CAs (`ca = true`)")),
             None => Ok(None),
         };
     }
@@ -323,15 +265,8 @@ fn crl(
     // An already-expired CRL is a legitimate scenario (next_update in the past), but a
     // next_update before this_update is not a CRL OpenSSL would ever accept.
     if next_update <= this_update {
-        return Err(ErrorKind::conflict(
-            "crl.next_update must be after crl.this_update",
-        ));
+        return Err(ErrorKind::conflict("crl.next_update must be after crl.this_update"));
     }
     let number = spec.number.unwrap_or(1);
-    Ok(Some(PlannedCrl {
-        this_update,
-        next_update,
-        number,
-        hash: spec.hash,
-    }))
+    Ok(Some(PlannedCrl { this_update, next_update, number, hash: spec.hash }))
 }

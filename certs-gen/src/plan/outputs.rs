@@ -26,10 +26,7 @@ fn lists(
 ) -> Result<Vec<Vec<usize>>, Error> {
     lists
         .iter()
-        .map(|members| {
-            resolve_members(members, index, nodes, cas_only)
-                .map_err(|k| Error::new(k).at_field(field))
-        })
+        .map(|members| resolve_members(members, index, nodes, cas_only).map_err(|k| Error::new(k).at_field(field)))
         .collect()
 }
 
@@ -42,33 +39,20 @@ fn resolve_members(
     let entry = members.join("+");
     if members.iter().any(String::is_empty) {
         let reason = "members are entity names joined by `+`, none may be empty".into();
-        return Err(ErrorKind::BadMember {
-            member: entry,
-            reason,
-        });
+        return Err(ErrorKind::BadMember { member: entry, reason });
     }
     let mut out = Vec::with_capacity(members.len());
     for name in members {
         let member = Some(entry.clone());
         let Some(&i) = index.get(name.as_str()) else {
             let hint = hint::closest(name, index.keys().copied());
-            return Err(ErrorKind::UnknownMember {
-                member,
-                name: name.clone(),
-                hint,
-            });
+            return Err(ErrorKind::UnknownMember { member, name: name.clone(), hint });
         };
         if cas_only && nodes[i].crl.is_none() {
-            return Err(ErrorKind::MemberNotCa {
-                member,
-                name: name.clone(),
-            });
+            return Err(ErrorKind::MemberNotCa { member, name: name.clone() });
         }
         if !nodes[i].cert {
-            return Err(ErrorKind::MemberWithoutCert {
-                member,
-                name: name.clone(),
-            });
+            return Err(ErrorKind::MemberWithoutCert { member, name: name.clone() });
         }
         out.push(i);
     }
@@ -77,18 +61,12 @@ fn resolve_members(
 
 /// Every `<name>.key` (entities and `extra_keys`) must be a distinct file.
 pub(super) fn check_key_files(nodes: &[Node]) -> Result<(), Error> {
-    let mut owners: HashMap<&str, &str> = nodes
-        .iter()
-        .map(|n| (n.name.as_str(), n.name.as_str()))
-        .collect();
+    let mut owners: HashMap<&str, &str> = nodes.iter().map(|n| (n.name.as_str(), n.name.as_str())).collect();
     for n in nodes {
         for (file, _) in &n.extra_keys {
             if let Some(other) = owners.insert(file.as_str(), n.name.as_str()) {
-                let msg =
-                    format!("extra key file {file:?}.key is already written for entity {other:?}");
-                return Err(Error::new(ErrorKind::conflict(msg))
-                    .at_entity(&n.name)
-                    .at_field("extra_keys"));
+                let msg = format!("extra key file {file:?}.key is already written for entity {other:?}");
+                return Err(Error::new(ErrorKind::conflict(msg)).at_entity(&n.name).at_field("extra_keys"));
             }
         }
     }

@@ -52,9 +52,7 @@ fn check_entity_key<E: de::Error>(spec: &PkiSpec, key: &str) -> Result<(), E> {
         )));
     }
     if spec.entity(key).is_some() {
-        return Err(E::custom(format!(
-            "entity {key:?} is declared more than once"
-        )));
+        return Err(E::custom(format!("entity {key:?} is declared more than once")));
     }
     Ok(())
 }
@@ -104,11 +102,7 @@ impl Visitor<'_> for KeySourceVisitor {
     type Value = KeySource;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "a key type ({}) or the name of another entity whose key is reused",
-            KeyType::names().join(", ")
-        )
+        write!(f, "a key type ({}) or the name of another entity whose key is reused", KeyType::names().join(", "))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<KeySource, E> {
@@ -142,9 +136,7 @@ impl Visitor<'_> for SerialVisitor {
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<SerialSpec, E> {
-        u64::try_from(v)
-            .map(SerialSpec::Int)
-            .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+        u64::try_from(v).map(SerialSpec::Int).map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
     }
 }
 
@@ -183,7 +175,9 @@ impl Visitor<'_> for EkuVisitor {
     type Value = ExtendedKeyUsage;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, OCSPSigning, any, or a dotted OID")
+        f.write_str(
+            "serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, OCSPSigning, any, or a dotted OID",
+        )
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<ExtendedKeyUsage, E> {

@@ -40,18 +40,12 @@ impl PkiSpec {
 
     /// The first entity with this name.
     pub fn entity(&self, name: &str) -> Option<&EntitySpec> {
-        self.entities
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, e)| e)
+        self.entities.iter().find(|(n, _)| n == name).map(|(_, e)| e)
     }
 
     /// Mutable access to the first entity with this name.
     pub fn entity_mut(&mut self, name: &str) -> Option<&mut EntitySpec> {
-        self.entities
-            .iter_mut()
-            .find(|(n, _)| n == name)
-            .map(|(_, e)| e)
+        self.entities.iter_mut().find(|(n, _)| n == name).map(|(_, e)| e)
     }
 
     /// Requests `<a>+<b>….crt`: the members' certificates concatenated in this order.
@@ -245,10 +239,7 @@ impl ExtendedKeyUsage {
             return Ok(ExtendedKeyUsage::Oid(s.to_owned()));
         }
         let names: Vec<&str> = Self::NAMED.iter().map(|(n, _)| *n).collect();
-        Err(format!(
-            "expected one of {} or a dotted OID",
-            names.join(", ")
-        ))
+        Err(format!("expected one of {} or a dotted OID", names.join(", ")))
     }
 }
 

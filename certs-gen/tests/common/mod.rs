@@ -20,8 +20,7 @@ pub fn spec(toml_text: &str) -> PkiSpec {
 /// Generates into a fresh temp dir (kept alive by the returned guard).
 pub fn generate(spec: &PkiSpec) -> (tempfile::TempDir, Pki) {
     let dir = tempfile::tempdir().unwrap();
-    let pki =
-        pgtls_certs::generate(spec, dir.path(), &GenerateOptions::default()).expect("generate");
+    let pki = pgtls_certs::generate(spec, dir.path(), &GenerateOptions::default()).expect("generate");
     (dir, pki)
 }
 
@@ -45,16 +44,10 @@ impl Cli {
 }
 
 pub fn openssl<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Cli {
-    let o = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl CLI runs");
+    let o = Command::new("openssl").args(args).output().expect("openssl CLI runs");
     let mut out = String::from_utf8_lossy(&o.stdout).into_owned();
     out.push_str(&String::from_utf8_lossy(&o.stderr));
-    Cli {
-        ok: o.status.success(),
-        out,
-    }
+    Cli { ok: o.status.success(), out }
 }
 
 /// The chain of `entity` per the spec: (root, intermediates from root downward).
@@ -107,19 +100,13 @@ pub fn cli_verify(spec: &PkiSpec, pki: &Pki, entity: &str, extra: &[&str]) -> Cl
 pub fn crate_verify(spec: &PkiSpec, pki: &Pki, entity: &str, crls: &[PathBuf]) -> Result<(), i32> {
     let (root, ints) = chain_of(spec, entity);
     let mut store = X509StoreBuilder::new().unwrap();
-    store
-        .add_cert(load_cert(&pki.cert_path(&root).unwrap()))
-        .unwrap();
+    store.add_cert(load_cert(&pki.cert_path(&root).unwrap())).unwrap();
     if !crls.is_empty() {
         let lookup = store.add_lookup(X509Lookup::file()).unwrap();
         for c in crls {
-            lookup
-                .load_crl_file(c, openssl::ssl::SslFiletype::PEM)
-                .unwrap();
+            lookup.load_crl_file(c, openssl::ssl::SslFiletype::PEM).unwrap();
         }
-        store
-            .set_flags(X509VerifyFlags::CRL_CHECK | X509VerifyFlags::CRL_CHECK_ALL)
-            .unwrap();
+        store.set_flags(X509VerifyFlags::CRL_CHECK | X509VerifyFlags::CRL_CHECK_ALL).unwrap();
     }
     let store = store.build();
     let mut chain = Stack::new().unwrap();
@@ -141,18 +128,10 @@ pub fn crate_verify(spec: &PkiSpec, pki: &Pki, entity: &str, crls: &[PathBuf]) -
 pub fn assert_verifies(spec: &PkiSpec, pki: &Pki, entity: &str) {
     let cli = cli_verify(spec, pki, entity, &[]);
     assert!(cli.ok, "openssl verify {entity}: {}", cli.out);
-    assert_eq!(
-        crate_verify(spec, pki, entity, &[]),
-        Ok(()),
-        "X509StoreContext {entity}"
-    );
+    assert_eq!(crate_verify(spec, pki, entity, &[]), Ok(()), "X509StoreContext {entity}");
 }
 
 /// Every certificate-bearing entity of `spec` except `skip`.
 pub fn cert_entities<'a>(spec: &'a PkiSpec, skip: &[&str]) -> Vec<&'a str> {
-    spec.entities()
-        .iter()
-        .filter(|(n, e)| e.cert && !skip.contains(&n.as_str()))
-        .map(|(n, _)| n.as_str())
-        .collect()
+    spec.entities().iter().filter(|(n, e)| e.cert && !skip.contains(&n.as_str())).map(|(n, _)| n.as_str()).collect()
 }

@@ -14,7 +14,7 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use super::{parse_session, Client, ClientFailure, ClientReport, ConnectRequest, Support, SESSION_QUERY};
+use super::{Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, parse_session};
 use crate::outcome::FailureClass;
 
 /// Protocol version written in every request.
@@ -53,8 +53,12 @@ pub struct Request<'a> {
 #[serde(tag = "result", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Response {
     /// The session query's single text value.
-    Connected { session: String },
-    Failed { evidence: Evidence },
+    Connected {
+        session: String,
+    },
+    Failed {
+        evidence: Evidence,
+    },
 }
 
 /// Evidence fields, as in the built-in clients.
@@ -95,13 +99,18 @@ impl Served {
         use std::io::{BufRead, Write};
         let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
         let mut stdin = child.stdin.take().ok_or_else(|| std::io::Error::other("no stdin"))?;
-        let mut stdout = std::io::BufReader::new(child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?);
+        let mut stdout =
+            std::io::BufReader::new(child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?);
         let pid = child.id();
         let (tx, rx) = std::sync::mpsc::channel::<(Vec<u8>, tokio::sync::oneshot::Sender<std::io::Result<String>>)>();
         std::thread::Builder::new().name("pgtls-adapter".into()).spawn(move || {
             for (body, reply) in rx {
                 let mut line = String::new();
-                let r = stdin.write_all(&body).and_then(|()| stdin.write_all(b"\n")).and_then(|()| stdin.flush()).and_then(|()| stdout.read_line(&mut line));
+                let r = stdin
+                    .write_all(&body)
+                    .and_then(|()| stdin.write_all(b"\n"))
+                    .and_then(|()| stdin.flush())
+                    .and_then(|()| stdout.read_line(&mut line));
                 let failed = !matches!(r, Ok(n) if n > 0);
                 let _ = reply.send(r.map(|_| line));
                 if failed {
@@ -127,7 +136,10 @@ pub fn load(name: &str) -> Result<Arc<dyn Client>, String> {
     let dir = adapters_dir().join(name);
     let path = dir.join("adapter.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!("unknown client `{name}`: not libpq, rust, or an adapter ({}: {e}) (hint: see docs/client-adapters.md)", path.display())
+        format!(
+            "unknown client `{name}`: not libpq, rust, or an adapter ({}: {e}) (hint: see docs/client-adapters.md)",
+            path.display()
+        )
     })?;
     let manifest: Manifest = toml::from_str(&text).map_err(|e| format!("failed to load {}: {e}", path.display()))?;
     if manifest.command.is_empty() {
@@ -146,11 +158,22 @@ impl AdapterClient {
         for (k, v) in &req.params {
             params.insert(k.clone(), serde_json::Value::String(v.clone()));
         }
-        let request = Request { version: PROTOCOL_VERSION, params, timeout_ms: req.timeout.as_millis() as u64, session_query: SESSION_QUERY, scratch: &req.scratch };
+        let request = Request {
+            version: PROTOCOL_VERSION,
+            params,
+            timeout_ms: req.timeout.as_millis() as u64,
+            session_query: SESSION_QUERY,
+            scratch: &req.scratch,
+        };
         let body = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
-        let stdout = if self.manifest.persistent { self.ask_served(body, req).await? } else { self.ask_once(&body, req).await? };
-        let response: Response = serde_json::from_str(stdout.trim())
-            .map_err(|e| format!("adapter `{}` answered something that is not a response ({e}): {stdout}", self.name))?;
+        let stdout = if self.manifest.persistent {
+            self.ask_served(body, req).await?
+        } else {
+            self.ask_once(&body, req).await?
+        };
+        let response: Response = serde_json::from_str(stdout.trim()).map_err(|e| {
+            format!("adapter `{}` answered something that is not a response ({e}): {stdout}", self.name)
+        })?;
         Ok(match response {
             Response::Connected { session } => match parse_session(&session) {
                 Ok(c) => ClientReport::Connected(c),
@@ -195,7 +218,9 @@ impl AdapterClient {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let served = match idle {
             Some(s) => s,
-            None => Served::start(self.command(req)).map_err(|e| format!("failed to run adapter `{}`: {e}", self.name))?,
+            None => {
+                Served::start(self.command(req)).map_err(|e| format!("failed to run adapter `{}`: {e}", self.name))?
+            }
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
         served.requests.send((body, reply)).map_err(|_| format!("adapter `{}` is gone", self.name))?;
@@ -206,7 +231,10 @@ impl AdapterClient {
             Ok(Ok(Err(e))) => return Err(format!("adapter `{}` failed: {e}", self.name)),
             Ok(Err(_)) => return Err(format!("adapter `{}` is gone", self.name)),
             Err(_) => {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(served.pid as i32), nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(served.pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
                 return Err(format!("adapter `{}` gave no answer within {grace:?}", self.name));
             }
         };
@@ -224,7 +252,10 @@ impl Evidence {
     fn into_failure(self, adapter: &str) -> Result<ClientFailure, String> {
         let local = match self.local.as_deref() {
             None => None,
-            Some(name) => Some(FailureClass::from_name(name).ok_or_else(|| format!("adapter `{adapter}` reported unknown class `{name}`"))?),
+            Some(name) => Some(
+                FailureClass::from_name(name)
+                    .ok_or_else(|| format!("adapter `{adapter}` reported unknown class `{name}`"))?,
+            ),
         };
         Ok(ClientFailure {
             local,
@@ -259,7 +290,11 @@ impl Client for AdapterClient {
     fn connect<'a>(&'a self, req: &'a ConnectRequest) -> BoxFuture<'a, ClientReport> {
         Box::pin(async move {
             self.run(req).await.unwrap_or_else(|message| {
-                ClientReport::Failed(ClientFailure { local: Some(FailureClass::Unclassified), message, ..ClientFailure::default() })
+                ClientReport::Failed(ClientFailure {
+                    local: Some(FailureClass::Unclassified),
+                    message,
+                    ..ClientFailure::default()
+                })
             })
         })
     }

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 
 use super::ClientFailure;
 use crate::outcome::{
-    class_of_server_alert, class_of_server_cert_alert, class_of_server_verify_code, Failure, FailureClass, Side,
+    Failure, FailureClass, Side, class_of_server_alert, class_of_server_cert_alert, class_of_server_verify_code,
 };
 use crate::scenario::Role;
 use crate::server::hba::{self, HbaMatch, HbaQuery};
@@ -91,7 +91,12 @@ pub fn classify(f: &ClientFailure, ev: &ServerEvidence, hba: &HbaContext) -> Fai
 
 /// Classifies an error the server reported, by SQLSTATE, the routine that raised it, and the
 /// pg_hba line the connection matched.
-pub fn classify_server_error(sqlstate: &str, routine: Option<&str>, tls: Option<bool>, hba: &HbaContext) -> FailureClass {
+pub fn classify_server_error(
+    sqlstate: &str,
+    routine: Option<&str>,
+    tls: Option<bool>,
+    hba: &HbaContext,
+) -> FailureClass {
     match sqlstate {
         // auth.c auth_failed(): ERRCODE_INVALID_PASSWORD for password, md5 and scram methods.
         "28P01" => FailureClass::PasswordAuthFailed,
@@ -163,7 +168,12 @@ mod tests {
 
     fn fatal(sqlstate: &str, routine: &str) -> ServerEvidence {
         ServerEvidence {
-            fatal: Some(LogEntry { sqlstate: Some(sqlstate.into()), routine: Some(routine.into()), severity: "FATAL".into(), ..LogEntry::default() }),
+            fatal: Some(LogEntry {
+                sqlstate: Some(sqlstate.into()),
+                routine: Some(routine.into()),
+                severity: "FATAL".into(),
+                ..LogEntry::default()
+            }),
             backends: 1,
             ..ServerEvidence::default()
         }
@@ -171,16 +181,20 @@ mod tests {
 
     #[test]
     fn sqlstate_28000_is_split_by_routine_and_hba_line() {
-        let hba: Vec<String> = ["hostssl certdb all 127.0.0.1/32 cert", "hostssl all all 127.0.0.1/32 md5 clientcert=verify-full"]
-            .map(String::from)
-            .to_vec();
+        let hba: Vec<String> =
+            ["hostssl certdb all 127.0.0.1/32 cert", "hostssl all all 127.0.0.1/32 md5 clientcert=verify-full"]
+                .map(String::from)
+                .to_vec();
         let f = ClientFailure { tls: Some(true), ..ClientFailure::default() };
         let c = |ev: &ServerEvidence, db| classify(&f, ev, &ctx(&hba, "u", db)).class;
         assert_eq!(c(&fatal("28000", "ClientAuthentication"), "certdb"), FailureClass::ClientCertRequired);
         assert_eq!(c(&fatal("28000", "auth_failed"), "certdb"), FailureClass::CertAuthFailed);
         assert_eq!(c(&fatal("28P01", "auth_failed"), "other"), FailureClass::PasswordAuthFailed);
         let plain = ClientFailure { tls: Some(false), ..ClientFailure::default() };
-        assert_eq!(classify(&plain, &fatal("28000", "ClientAuthentication"), &ctx(&hba, "u", "x")).class, FailureClass::SslRequiredByServer);
+        assert_eq!(
+            classify(&plain, &fatal("28000", "ClientAuthentication"), &ctx(&hba, "u", "x")).class,
+            FailureClass::SslRequiredByServer
+        );
     }
 
     #[test]

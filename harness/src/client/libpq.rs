@@ -16,7 +16,9 @@ use std::sync::Mutex;
 
 use futures_util::future::BoxFuture;
 
-use super::{libpq_messages, parse_session, Client, ClientFailure, ClientReport, ConnectRequest, Support, SESSION_QUERY};
+use super::{
+    Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, libpq_messages, parse_session,
+};
 use crate::outcome::FailureClass;
 use crate::scenario::PgVersion;
 
@@ -72,7 +74,11 @@ impl LibpqClient {
             .map_err(|e| format!("failed to run {} --version: {e}", launch.psql.display()))?;
         let text = String::from_utf8_lossy(&out.stdout);
         let version = PgVersion::parse(&text).ok_or_else(|| {
-            format!("failed to parse `{} --version`: {text}{}", launch.psql.display(), String::from_utf8_lossy(&out.stderr))
+            format!(
+                "failed to parse `{} --version`: {text}{}",
+                launch.psql.display(),
+                String::from_utf8_lossy(&out.stderr)
+            )
         })?;
         Ok(LibpqClient { launch, version, probes: Mutex::new(HashMap::new()) })
     }
@@ -95,8 +101,14 @@ impl LibpqClient {
         cmd.args(["-X", "-w", "-d", &conninfo, "-c", ""]).env("LC_ALL", "C").stdin(Stdio::null());
         let out = cmd.output();
         let support = match out {
-            Ok(o) if String::from_utf8_lossy(&o.stderr).contains(&format!("invalid connection option \"{keyword}\"")) => {
-                Support::No(format!("libpq {} (psql {}) has no `{keyword}` keyword", self.version.major, self.launch.psql.display()))
+            Ok(o)
+                if String::from_utf8_lossy(&o.stderr).contains(&format!("invalid connection option \"{keyword}\"")) =>
+            {
+                Support::No(format!(
+                    "libpq {} (psql {}) has no `{keyword}` keyword",
+                    self.version.major,
+                    self.launch.psql.display()
+                ))
             }
             Ok(_) => Support::Yes,
             Err(e) => Support::No(format!("failed to run psql: {e}")),
@@ -112,10 +124,10 @@ impl Client for LibpqClient {
     }
 
     fn supports(&self, keyword: &str, value: &str) -> Support {
-        if let Some((_, _, major)) = VALUE_GATES.iter().find(|(k, v, _)| *k == keyword && *v == value) {
-            if self.version.major < *major {
-                return Support::No(format!("libpq {} has no {keyword}={value} (needs {major}+)", self.version.major));
-            }
+        if let Some((_, _, major)) = VALUE_GATES.iter().find(|(k, v, _)| *k == keyword && *v == value)
+            && self.version.major < *major
+        {
+            return Support::No(format!("libpq {} has no {keyword}={value} (needs {major}+)", self.version.major));
         }
         self.probe(keyword)
     }
@@ -124,7 +136,11 @@ impl Client for LibpqClient {
         Box::pin(async move {
             match self.run(req).await {
                 Ok(report) => report,
-                Err(message) => ClientReport::Failed(ClientFailure { local: Some(FailureClass::Unclassified), message, ..ClientFailure::default() }),
+                Err(message) => ClientReport::Failed(ClientFailure {
+                    local: Some(FailureClass::Unclassified),
+                    message,
+                    ..ClientFailure::default()
+                }),
             }
         })
     }
@@ -169,7 +185,11 @@ impl LibpqClient {
             let stdout = String::from_utf8_lossy(&out.stdout);
             return Ok(match parse_session(&stdout) {
                 Ok(c) => ClientReport::Connected(c),
-                Err(m) => ClientReport::Failed(ClientFailure { local: Some(FailureClass::Unclassified), message: m, ..ClientFailure::default() }),
+                Err(m) => ClientReport::Failed(ClientFailure {
+                    local: Some(FailureClass::Unclassified),
+                    message: m,
+                    ..ClientFailure::default()
+                }),
             });
         }
         Ok(ClientReport::Failed(libpq_messages::evidence(&String::from_utf8_lossy(&out.stderr))))

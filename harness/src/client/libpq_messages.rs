@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::ClientFailure;
-use crate::outcome::{alert_from_reason, FailureClass};
+use crate::outcome::{FailureClass, alert_from_reason};
 
 /// What a row of the table contributes.
 #[derive(Debug, Clone, Copy)]
@@ -29,25 +29,101 @@ enum Meaning {
 
 /// (regex, meaning, the libpq code that produces it).
 const TABLE: &[(&str, Meaning, &str)] = &[
-    (r#"server certificate for ".*" (\(and \d+ other names?\) )?does not match host name"#, Meaning::Local(FailureClass::HostnameMismatch), "fe-secure-common.c pq_verify_peer_name_matches_certificate"),
-    (r"could not get server's host name from server certificate", Meaning::Local(FailureClass::HostnameMismatch), "fe-secure-common.c pq_verify_peer_name_matches_certificate"),
-    (r"host name must be specified for a verified SSL connection", Meaning::Local(FailureClass::HostnameMismatch), "fe-secure-common.c"),
-    (r#"root certificate file ".*" does not exist"#, Meaning::Local(FailureClass::RootCertMissing), "fe-secure-openssl.c initialize_SSL (verify-ca/verify-full without a root file)"),
-    (r"SSL error: certificate verify failed", Meaning::ServerCertRejected, "fe-secure-openssl.c open_client_SSL: SSL_R_CERTIFICATE_VERIFY_FAILED; the verify result is not printed"),
-    (r"SSL error: .*(alert |unrecognized name)", Meaning::Alert, "fe-secure-openssl.c open_client_SSL: SSLerrmessage of the received alert"),
-    (r"SSL error: (unsupported protocol|no protocols available|wrong version number)", Meaning::Local(FailureClass::ProtocolVersionMismatch), "fe-secure-openssl.c open_client_SSL with the protocol-version hint"),
-    (r"server does not support SSL, but SSL was required", Meaning::Local(FailureClass::SslNotSupported), "fe-connect.c PQconnectPoll, SSLRequest answered 'N'"),
-    (r"server accepted connection without a valid SSL certificate", Meaning::Local(FailureClass::ClientCertNotRequested), "fe-connect.c (16+) sslcertmode=require, certificate requested but none sent"),
-    (r"server did not request an SSL certificate", Meaning::Local(FailureClass::ClientCertNotRequested), "fe-connect.c (17+) sslcertmode=require, no CertificateRequest at all"),
-    (r"certificate present, but not private key file", Meaning::Local(FailureClass::ClientKeyUnusable), "fe-secure-openssl.c initialize_SSL"),
-    (r#"private key file ".*" (has group or world access|is not a regular file)"#, Meaning::Local(FailureClass::ClientKeyUnusable), "fe-secure-openssl.c initialize_SSL permission check"),
-    (r#"could not (load|read) private key file"#, Meaning::Local(FailureClass::ClientKeyUnusable), "fe-secure-openssl.c initialize_SSL (bad decrypt, processing error)"),
-    (r"certificate does not match private key file", Meaning::Local(FailureClass::ClientKeyUnusable), "fe-secure-openssl.c initialize_SSL SSL_CTX_check_private_key"),
-    (r#"could not read (root )?certificate file"#, Meaning::Local(FailureClass::ClientConfigInvalid), "fe-secure-openssl.c initialize_SSL"),
-    (r"channel binding required", Meaning::Local(FailureClass::ChannelBindingFailed), "fe-auth.c pg_fe_sendauth / check_expected_areq"),
-    (r"fe_sendauth: no password supplied", Meaning::Local(FailureClass::PasswordAuthFailed), "fe-auth.c pg_fe_sendauth"),
-    (r"auth method .* requirement failed|server requested .* authentication|authentication method requirement", Meaning::Local(FailureClass::AuthFailed), "fe-auth.c require_auth (16+)"),
-    (r#"invalid [a-z_ "]+ value|invalid SSL protocol version range|weak sslmode|invalid connection option|invalid port number|could not parse network address|sslcertmode value .* is not supported"#, Meaning::Local(FailureClass::ClientConfigInvalid), "fe-connect.c connectOptions2 / conninfo parsing"),
+    (
+        r#"server certificate for ".*" (\(and \d+ other names?\) )?does not match host name"#,
+        Meaning::Local(FailureClass::HostnameMismatch),
+        "fe-secure-common.c pq_verify_peer_name_matches_certificate",
+    ),
+    (
+        r"could not get server's host name from server certificate",
+        Meaning::Local(FailureClass::HostnameMismatch),
+        "fe-secure-common.c pq_verify_peer_name_matches_certificate",
+    ),
+    (
+        r"host name must be specified for a verified SSL connection",
+        Meaning::Local(FailureClass::HostnameMismatch),
+        "fe-secure-common.c",
+    ),
+    (
+        r#"root certificate file ".*" does not exist"#,
+        Meaning::Local(FailureClass::RootCertMissing),
+        "fe-secure-openssl.c initialize_SSL (verify-ca/verify-full without a root file)",
+    ),
+    (
+        r"SSL error: certificate verify failed",
+        Meaning::ServerCertRejected,
+        "fe-secure-openssl.c open_client_SSL: SSL_R_CERTIFICATE_VERIFY_FAILED; the verify result is not printed",
+    ),
+    (
+        r"SSL error: .*(alert |unrecognized name)",
+        Meaning::Alert,
+        "fe-secure-openssl.c open_client_SSL: SSLerrmessage of the received alert",
+    ),
+    (
+        r"SSL error: (unsupported protocol|no protocols available|wrong version number)",
+        Meaning::Local(FailureClass::ProtocolVersionMismatch),
+        "fe-secure-openssl.c open_client_SSL with the protocol-version hint",
+    ),
+    (
+        r"server does not support SSL, but SSL was required",
+        Meaning::Local(FailureClass::SslNotSupported),
+        "fe-connect.c PQconnectPoll, SSLRequest answered 'N'",
+    ),
+    (
+        r"server accepted connection without a valid SSL certificate",
+        Meaning::Local(FailureClass::ClientCertNotRequested),
+        "fe-connect.c (16+) sslcertmode=require, certificate requested but none sent",
+    ),
+    (
+        r"server did not request an SSL certificate",
+        Meaning::Local(FailureClass::ClientCertNotRequested),
+        "fe-connect.c (17+) sslcertmode=require, no CertificateRequest at all",
+    ),
+    (
+        r"certificate present, but not private key file",
+        Meaning::Local(FailureClass::ClientKeyUnusable),
+        "fe-secure-openssl.c initialize_SSL",
+    ),
+    (
+        r#"private key file ".*" (has group or world access|is not a regular file)"#,
+        Meaning::Local(FailureClass::ClientKeyUnusable),
+        "fe-secure-openssl.c initialize_SSL permission check",
+    ),
+    (
+        r#"could not (load|read) private key file"#,
+        Meaning::Local(FailureClass::ClientKeyUnusable),
+        "fe-secure-openssl.c initialize_SSL (bad decrypt, processing error)",
+    ),
+    (
+        r"certificate does not match private key file",
+        Meaning::Local(FailureClass::ClientKeyUnusable),
+        "fe-secure-openssl.c initialize_SSL SSL_CTX_check_private_key",
+    ),
+    (
+        r#"could not read (root )?certificate file"#,
+        Meaning::Local(FailureClass::ClientConfigInvalid),
+        "fe-secure-openssl.c initialize_SSL",
+    ),
+    (
+        r"channel binding required",
+        Meaning::Local(FailureClass::ChannelBindingFailed),
+        "fe-auth.c pg_fe_sendauth / check_expected_areq",
+    ),
+    (
+        r"fe_sendauth: no password supplied",
+        Meaning::Local(FailureClass::PasswordAuthFailed),
+        "fe-auth.c pg_fe_sendauth",
+    ),
+    (
+        r"auth method .* requirement failed|server requested .* authentication|authentication method requirement",
+        Meaning::Local(FailureClass::AuthFailed),
+        "fe-auth.c require_auth (16+)",
+    ),
+    (
+        r#"invalid [a-z_ "]+ value|invalid SSL protocol version range|weak sslmode|invalid connection option|invalid port number|could not parse network address|sslcertmode value .* is not supported"#,
+        Meaning::Local(FailureClass::ClientConfigInvalid),
+        "fe-connect.c connectOptions2 / conninfo parsing",
+    ),
     (r"timeout expired", Meaning::Timeout, "fe-connect.c connect_timeout"),
 ];
 
@@ -101,7 +177,9 @@ mod tests {
 
     #[test]
     fn messages_map_to_evidence() {
-        let e = evidence("psql: error: connection to server at \"127.0.0.1\", port 5 failed: SSL error: tlsv1 alert unknown ca\n");
+        let e = evidence(
+            "psql: error: connection to server at \"127.0.0.1\", port 5 failed: SSL error: tlsv1 alert unknown ca\n",
+        );
         assert_eq!(e.alert_received, Some(48));
         assert_eq!(e.message, "SSL error: tlsv1 alert unknown ca");
         assert!(evidence("... failed: SSL error: certificate verify failed").server_cert_rejected);

@@ -111,7 +111,8 @@ struct SessionStat {
 
 /// Parses the JSON [`SESSION_QUERY`] returns.
 pub fn parse_session(json: &str) -> Result<Connected, String> {
-    let row: SessionRow = serde_json::from_str(json.trim()).map_err(|e| format!("unexpected session row `{json}`: {e}"))?;
+    let row: SessionRow =
+        serde_json::from_str(json.trim()).map_err(|e| format!("unexpected session row `{json}`: {e}"))?;
     let s = row.stat;
     let dn = s.client_dn.or(s.clientdn).filter(|d| !d.is_empty());
     let client_cert = dn.map(|dn| ClientCert {

@@ -75,11 +75,12 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == text,
         Some((head, rest)) => {
-            text.starts_with(head) && (0..=text.len() - head.len()).any(|i| text.is_char_boundary(head.len() + i) && glob(rest, &text[head.len() + i..]))
+            text.starts_with(head)
+                && (0..=text.len() - head.len())
+                    .any(|i| text.is_char_boundary(head.len() + i) && glob(rest, &text[head.len() + i..]))
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

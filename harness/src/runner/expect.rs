@@ -2,7 +2,7 @@
 //! errors: the class always exactly, everything else only where the scenario says.
 
 use crate::outcome::Outcome;
-use crate::scenario::{ExpectedOutcome, Expectation};
+use crate::scenario::{Expectation, ExpectedOutcome};
 
 /// Every way `outcome` misses `expect`, empty when it meets it.
 pub fn mismatches(expect: &Expectation, outcome: &Outcome, client: &str) -> Vec<String> {
@@ -24,10 +24,10 @@ pub fn mismatches(expect: &Expectation, outcome: &Outcome, client: &str) -> Vec<
             field(&mut out, "sqlstate", expect.sqlstate.as_deref(), f.sqlstate.as_deref());
             field(&mut out, "alert", expect.alert, f.alert);
             field(&mut out, "side", expect.side, Some(f.side));
-            if let Some(re) = expect.message.as_ref().and_then(|m| m.for_client(client)) {
-                if !re.is_match(&f.detail) {
-                    out.push(format!("message does not match /{}/", re.as_str()));
-                }
+            if let Some(re) = expect.message.as_ref().and_then(|m| m.for_client(client))
+                && !re.is_match(&f.detail)
+            {
+                out.push(format!("message does not match /{}/", re.as_str()));
             }
         }
         _ => {}
@@ -36,9 +36,9 @@ pub fn mismatches(expect: &Expectation, outcome: &Outcome, client: &str) -> Vec<
 }
 
 fn field<T: PartialEq + std::fmt::Debug>(out: &mut Vec<String>, name: &str, want: Option<T>, got: Option<T>) {
-    if let Some(w) = want {
-        if got.as_ref() != Some(&w) {
-            out.push(format!("{name}: expected {w:?}, got {got:?}"));
-        }
+    if let Some(w) = want
+        && got.as_ref() != Some(&w)
+    {
+        out.push(format!("{name}: expected {w:?}, got {got:?}"));
     }
 }

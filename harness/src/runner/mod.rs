@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use divergence::{glob, Registry};
-pub use scenario::{unmet, Session};
+pub use divergence::{Registry, glob};
+pub use scenario::{Session, unmet};
 
 use crate::client::Client;
 use crate::outcome::Outcome;
@@ -71,7 +71,12 @@ pub struct CaseResult {
 
 impl CaseResult {
     fn new(case: &Case) -> Self {
-        CaseResult { name: case.name.clone(), mirrors: case.mirrors.clone(), expected: case.expect.outcome.name().to_owned(), results: Vec::new() }
+        CaseResult {
+            name: case.name.clone(),
+            mirrors: case.mirrors.clone(),
+            expected: case.expect.outcome.name().to_owned(),
+            results: Vec::new(),
+        }
     }
 }
 
@@ -145,7 +150,12 @@ impl ScenarioResult {
     pub fn attempts_run(&self) -> Vec<(String, String)> {
         self.cases
             .iter()
-            .flat_map(|c| c.results.iter().filter(|r| !matches!(r.verdict, Verdict::Skip { .. })).map(move |r| (r.client.clone(), format!("{}/{}", self.scenario, c.name))))
+            .flat_map(|c| {
+                c.results
+                    .iter()
+                    .filter(|r| !matches!(r.verdict, Verdict::Skip { .. }))
+                    .map(move |r| (r.client.clone(), format!("{}/{}", self.scenario, c.name)))
+            })
             .collect()
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::expect::mismatches;
 use super::{CaseResult, ClientResult, RunContext, ScenarioResult, Target, Timings, Verdict};
 use crate::cleanup::Scratch;
-use crate::client::classify::{classify, HbaContext};
+use crate::client::classify::{HbaContext, classify};
 use crate::client::{Client, ClientReport, ConnectRequest, Support};
 use crate::outcome::{Failure, FailureClass, Outcome, Side};
 use crate::pki::Materialized;
@@ -21,10 +21,10 @@ use crate::server::{Backend, Bootstrap, Instance, ServerConfig, ServerInfo, Star
 
 /// Why requirements are not met, or `None`.
 pub fn unmet(req: &Requires, info: &ServerInfo) -> Option<String> {
-    if let Some(pg) = &req.pg {
-        if !pg.matches(info.version) {
-            return Some(format!("needs PostgreSQL {pg}; the server is PostgreSQL {}", info.version.major));
-        }
+    if let Some(pg) = &req.pg
+        && !pg.matches(info.version)
+    {
+        return Some(format!("needs PostgreSQL {pg}; the server is PostgreSQL {}", info.version.major));
     }
     if let Some(missing) = req.settings.iter().find(|s| !info.settings.contains(s.as_str())) {
         return Some(format!("server setting `{missing}` does not exist in PostgreSQL {}", info.version.major));
@@ -161,7 +161,8 @@ pub struct Session {
 impl Session {
     /// Generates the PKI, creates the instance and starts it (a failed start is recorded).
     pub async fn open(s: &Scenario, backend: &dyn Backend, timings: &mut Timings) -> Result<Session, String> {
-        let scratch = Scratch::new(&scratch_label(&s.name)).map_err(|e| format!("failed to create a scratch dir: {e}"))?;
+        let scratch =
+            Scratch::new(&scratch_label(&s.name)).map_err(|e| format!("failed to create a scratch dir: {e}"))?;
         let t = Instant::now();
         let pki_dir = scratch.path().join("pki");
         let pki = tokio::task::block_in_place(|| Materialized::generate(&s.pki, &pki_dir))?;
@@ -174,7 +175,8 @@ impl Session {
         };
         let log_start = instance.log_offset();
         // Backends of earlier scenarios on a reused server must not leak into our windows.
-        let seen_backends: BTreeSet<u32> = crate::server::log::parse(&instance.log_since(0)).into_iter().map(|e| e.pid).collect();
+        let seen_backends: BTreeSet<u32> =
+            crate::server::log::parse(&instance.log_since(0)).into_iter().map(|e| e.pid).collect();
         let state = ConfigState::new(s);
         instance.apply(&state.render(&pki)).await.map_err(|e| e.to_string())?;
         let start_failure = if reused { instance.restart().await.err() } else { instance.start().await.err() };
@@ -182,7 +184,14 @@ impl Session {
         Ok(Session { instance, log_start, bootstrap, pki, state, start_failure, seen_backends, attempt_no: 0, scratch })
     }
 
-    async fn run_cases(&mut self, s: &Scenario, info: &ServerInfo, clients: &[Arc<dyn Client>], cx: &RunContext, result: &mut ScenarioResult) {
+    async fn run_cases(
+        &mut self,
+        s: &Scenario,
+        info: &ServerInfo,
+        clients: &[Arc<dyn Client>],
+        cx: &RunContext,
+        result: &mut ScenarioResult,
+    ) {
         for case in &s.cases {
             if !cx.selects(&s.name, &case.name) {
                 continue;
@@ -219,10 +228,10 @@ impl Session {
                     if let Err(e) = self.instance.apply(&self.state.render(&self.pki)).await {
                         return Some(e.to_string());
                     }
-                    if self.instance.is_running() {
-                        if let Err(e) = self.instance.reload().await {
-                            return Some(e.to_string());
-                        }
+                    if self.instance.is_running()
+                        && let Err(e) = self.instance.reload().await
+                    {
+                        return Some(e.to_string());
                     }
                 }
                 Step::Restart => {
@@ -278,7 +287,8 @@ impl Session {
         let deadline = Instant::now() + Duration::from_millis(if wait_for_alert { 1000 } else { 0 });
         loop {
             let window = self.instance.log_since(offset);
-            let ev = ServerEvidence::from_window_excluding(&window, self.instance.postmaster_pid(), &self.seen_backends);
+            let ev =
+                ServerEvidence::from_window_excluding(&window, self.instance.postmaster_pid(), &self.seen_backends);
             if !wait_for_alert || ev.tls_accept_failed || Instant::now() >= deadline {
                 self.note_backends(offset);
                 return ev;
@@ -290,7 +300,8 @@ impl Session {
     fn note_backends(&mut self, offset: u64) {
         let window = self.instance.log_since(offset);
         let pm = self.instance.postmaster_pid();
-        self.seen_backends.extend(crate::server::log::parse(&window).into_iter().map(|e| e.pid).filter(|p| Some(*p) != pm));
+        self.seen_backends
+            .extend(crate::server::log::parse(&window).into_iter().map(|e| e.pid).filter(|p| Some(*p) != pm));
     }
 
     /// Why the server is not running, if it failed to start.
@@ -382,7 +393,14 @@ fn redact_failure(mut f: Failure, scratch: &std::path::Path) -> Failure {
 }
 
 fn scratch_label(name: &str) -> String {
-    let tail: String = name.rsplit('/').next().unwrap_or(name).chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(24).collect();
+    let tail: String = name
+        .rsplit('/')
+        .next()
+        .unwrap_or(name)
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(24)
+        .collect();
     tail
 }
 
@@ -420,7 +438,9 @@ impl ClientResult {
                 } else {
                     let path = format!("{}/{}", s.name, case.name);
                     match cx.divergences.explain(client, &path, case.expect.outcome.name(), o.class_name()) {
-                        Some(e) => Verdict::KnownDivergence { reason: e.reason.clone(), reference: e.reference.clone() },
+                        Some(e) => {
+                            Verdict::KnownDivergence { reason: e.reason.clone(), reference: e.reference.clone() }
+                        }
                         None => Verdict::Fail { reasons: problems },
                     }
                 }

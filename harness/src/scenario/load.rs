@@ -9,13 +9,12 @@ use std::path::{Path, PathBuf};
 
 use pgtls_certs::PkiSpec;
 
-use super::keywords::{self, file_setting_kind, ValueKind, HARNESS_SETTINGS};
+use super::keywords::{self, HARNESS_SETTINGS, ValueKind, file_setting_kind};
 use super::locate::{KeyPath, SourceMap};
 use super::raw::{RawCase, RawExpect, RawKeyFile, RawMessage, RawRequires, RawScenario, RawStep, RawValue};
 use super::{
-    Case, ClientSettings, ExpectedOutcome, Expectation, FileOwner, FileRef, FileRefOr, KeyFilePerms,
-    MessageExpectation, PasswordEncryption, Requires, Role, Scenario, ServerSpec, SettingValue, Step,
-    VersionReq,
+    Case, ClientSettings, Expectation, ExpectedOutcome, FileOwner, FileRef, FileRefOr, KeyFilePerms,
+    MessageExpectation, PasswordEncryption, Requires, Role, Scenario, ServerSpec, SettingValue, Step, VersionReq,
 };
 use crate::outcome::{FailureClass, Side};
 use crate::util::did_you_mean;
@@ -84,16 +83,11 @@ pub fn load_file(path: &Path, root: &Path) -> Result<Scenario, ScenarioError> {
 /// Loads scenario text; `path` is only used in diagnostics.
 pub fn load_str(text: &str, path: &Path, name: &str) -> Result<Scenario, ScenarioError> {
     let src = SourceMap::new(path, text);
-    let raw: RawScenario = toml::from_str(text).map_err(|e| ScenarioError {
-        diagnostics: vec![serde_diagnostic(&src, &e)],
-    })?;
+    let raw: RawScenario =
+        toml::from_str(text).map_err(|e| ScenarioError { diagnostics: vec![serde_diagnostic(&src, &e)] })?;
     let mut cx = Convert { src, diags: Vec::new(), pki: raw.pki.clone().unwrap_or_default() };
     let scenario = cx.scenario(raw, name);
-    if cx.diags.is_empty() {
-        Ok(scenario)
-    } else {
-        Err(ScenarioError { diagnostics: cx.diags })
-    }
+    if cx.diags.is_empty() { Ok(scenario) } else { Err(ScenarioError { diagnostics: cx.diags }) }
 }
 
 fn serde_diagnostic(src: &SourceMap, e: &toml::de::Error) -> Diagnostic {
@@ -204,7 +198,13 @@ impl Convert {
             .map(|(i, r)| {
                 let p = path.key("role").index(i).key("password_encryption");
                 let password_encryption = self.password_encryption(r.password_encryption.as_deref(), &p);
-                Role { name: r.name, password: r.password, password_encryption, superuser: r.superuser, member_of: r.member_of }
+                Role {
+                    name: r.name,
+                    password: r.password,
+                    password_encryption,
+                    superuser: r.superuser,
+                    member_of: r.member_of,
+                }
             })
             .collect();
         let key_file = match &raw.key_file {
@@ -218,26 +218,39 @@ impl Convert {
             roles,
             databases: raw.databases,
             key_file,
-            files: raw.files.iter().map(|(name, text)| (name.clone(), self.placeholders(text, &path.key("files").key(name)))).collect(),
+            files: raw
+                .files
+                .iter()
+                .map(|(name, text)| (name.clone(), self.placeholders(text, &path.key("files").key(name))))
+                .collect(),
         }
     }
 
-    fn settings(&mut self, conf: &std::collections::BTreeMap<String, RawValue>, path: &KeyPath) -> Vec<(String, SettingValue)> {
+    fn settings(
+        &mut self,
+        conf: &std::collections::BTreeMap<String, RawValue>,
+        path: &KeyPath,
+    ) -> Vec<(String, SettingValue)> {
         let mut out = Vec::new();
         for (name, RawValue(value)) in conf {
             let p = path.key(name);
             if HARNESS_SETTINGS.contains(&name.as_str()) {
-                self.error(&p, format!("`{name}` is set by the harness"), Some("remove it; the harness chooses ports, sockets and logging".into()));
+                self.error(
+                    &p,
+                    format!("`{name}` is set by the harness"),
+                    Some("remove it; the harness chooses ports, sockets and logging".into()),
+                );
                 continue;
             }
-            let value = match file_setting_kind(name).or_else(|| value.starts_with("${file:").then_some(ValueKind::Cert)) {
-                Some(kind) => match self.file_ref(kind, value, &p) {
-                    Some(FileRef::Empty) => SettingValue::Literal(String::new()),
-                    Some(r) => SettingValue::File(r),
-                    None => continue,
-                },
-                None => SettingValue::Literal(value.clone()),
-            };
+            let value =
+                match file_setting_kind(name).or_else(|| value.starts_with("${file:").then_some(ValueKind::Cert)) {
+                    Some(kind) => match self.file_ref(kind, value, &p) {
+                        Some(FileRef::Empty) => SettingValue::Literal(String::new()),
+                        Some(r) => SettingValue::File(r),
+                        None => continue,
+                    },
+                    None => SettingValue::Literal(value.clone()),
+                };
             out.push((name.clone(), value));
         }
         out
@@ -260,7 +273,11 @@ impl Convert {
                 "crl" => ValueKind::Crl,
                 "crldir" => ValueKind::CrlDir,
                 other => {
-                    self.error(path, format!("unknown placeholder kind `{other}`"), Some("use ${cert:…}, ${key:…}, ${crl:…} or ${crldir:…}".into()));
+                    self.error(
+                        path,
+                        format!("unknown placeholder kind `{other}`"),
+                        Some("use ${cert:…}, ${key:…}, ${crl:…} or ${crldir:…}".into()),
+                    );
                     continue;
                 }
             };
@@ -278,7 +295,11 @@ impl Convert {
             Some("md5") => PasswordEncryption::Md5,
             Some(other) => {
                 let hint = did_you_mean(other, ["scram-sha-256", "md5"]);
-                self.error(path, format!("unknown password_encryption \"{other}\""), hint.or(Some("use \"scram-sha-256\" or \"md5\"".into())));
+                self.error(
+                    path,
+                    format!("unknown password_encryption \"{other}\""),
+                    hint.or(Some("use \"scram-sha-256\" or \"md5\"".into())),
+                );
                 PasswordEncryption::ScramSha256
             }
         }
@@ -289,7 +310,11 @@ impl Convert {
         if let Some(mode) = &raw.mode {
             match u32::from_str_radix(mode.trim_start_matches("0o"), 8) {
                 Ok(m) if m <= 0o7777 => perms.mode = m,
-                _ => self.error(&path.key("mode"), format!("\"{mode}\" is not an octal file mode"), Some("write e.g. \"0640\"".into())),
+                _ => self.error(
+                    &path.key("mode"),
+                    format!("\"{mode}\" is not an octal file mode"),
+                    Some("write e.g. \"0640\"".into()),
+                ),
             }
         }
         perms.owner = self.owner(raw.owner.as_deref(), &path.key("owner"));
@@ -302,7 +327,11 @@ impl Convert {
             None | Some("server") => FileOwner::Server,
             Some("root") => FileOwner::Root,
             Some(other) => {
-                self.error(path, format!("unknown owner \"{other}\""), Some("use \"server\" (the user the server runs as) or \"root\"".into()));
+                self.error(
+                    path,
+                    format!("unknown owner \"{other}\""),
+                    Some("use \"server\" (the user the server runs as) or \"root\"".into()),
+                );
                 FileOwner::Server
             }
         }
@@ -383,7 +412,11 @@ impl Convert {
         let mut names: Vec<&str> = self.pki.entities().iter().map(|(n, _)| n.as_str()).collect();
         names.extend(self.pki.entities().iter().flat_map(|(_, e)| e.extra_keys.iter().map(|k| k.file.as_str())));
         let hint = did_you_mean(value, names.iter().copied());
-        self.error(path, format!("unknown key \"{value}\": not a PKI entity or extra key file"), hint.or_else(no_such_entity_hint));
+        self.error(
+            path,
+            format!("unknown key \"{value}\": not a PKI entity or extra key file"),
+            hint.or_else(no_such_entity_hint),
+        );
         None
     }
 
@@ -415,12 +448,8 @@ impl Convert {
 
     fn case(&mut self, raw: RawCase, path: &KeyPath, defaults: &ClientSettings) -> Case {
         let requires = self.requires(&raw.requires, &path.key("requires"));
-        let steps = raw
-            .steps
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, s)| self.step(s, &path.key("steps").index(i)))
-            .collect();
+        let steps =
+            raw.steps.into_iter().enumerate().filter_map(|(i, s)| self.step(s, &path.key("steps").index(i))).collect();
         let client = self.client(&raw.client, &path.key("client"), defaults);
         let expect = self.expect(raw.expect, &path.key("expect"));
         Case { name: raw.name, mirrors: raw.mirrors, source: raw.source, requires, steps, client, expect }
@@ -456,7 +485,11 @@ impl Convert {
             "server" => Some(Side::Server),
             "harness" => Some(Side::Harness),
             other => {
-                self.error(&path.key("side"), format!("unknown side \"{other}\""), Some("use \"client\", \"server\" or \"harness\"".into()));
+                self.error(
+                    &path.key("side"),
+                    format!("unknown side \"{other}\""),
+                    Some("use \"client\", \"server\" or \"harness\"".into()),
+                );
                 None
             }
         });

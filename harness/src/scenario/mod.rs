@@ -12,8 +12,8 @@ mod version;
 
 use std::path::PathBuf;
 
-pub use keywords::{keyword, Keyword, ValueKind, HARNESS_SETTINGS, KEYWORDS};
-pub use load::{load_file, load_str, Diagnostic, ScenarioError};
+pub use keywords::{HARNESS_SETTINGS, KEYWORDS, Keyword, ValueKind, keyword};
+pub use load::{Diagnostic, ScenarioError, load_file, load_str};
 pub use locate::KeyPath;
 pub use version::{PgVersion, VersionReq};
 
@@ -256,8 +256,7 @@ impl PartialEq for MessageExpectation {
         match (self, other) {
             (Self::All(a), Self::All(b)) => a.as_str() == b.as_str(),
             (Self::PerClient(a), Self::PerClient(b)) => {
-                a.len() == b.len()
-                    && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && x.1.as_str() == y.1.as_str())
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && x.1.as_str() == y.1.as_str())
             }
             _ => false,
         }

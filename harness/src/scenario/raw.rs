@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use pgtls_certs::PkiSpec;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -171,9 +171,7 @@ impl<'de> Visitor<'de> for StepVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawStep, A::Error> {
-        let key: String = map
-            .next_key()?
-            .ok_or_else(|| de::Error::custom("empty step table"))?;
+        let key: String = map.next_key()?.ok_or_else(|| de::Error::custom("empty step table"))?;
         let step = match key.as_str() {
             "set" => RawStep::Set(map.next_value()?),
             "reset" => RawStep::Reset(map.next_value()?),

@@ -18,9 +18,7 @@ impl PgVersion {
     /// Parses `15.18`, `17`, `19rc1`, `18beta2`, `20devel`, or the `postgres --version`
     /// output `postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`.
     pub fn parse(text: &str) -> Option<PgVersion> {
-        let word = text
-            .split_whitespace()
-            .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))?;
+        let word = text.split_whitespace().find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))?;
         let digits_end = word.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(word.len());
         let (num, suffix) = word.split_at(digits_end);
         let mut parts = num.split('.').filter(|p| !p.is_empty());
@@ -92,7 +90,11 @@ impl VersionReq {
         let v = v.comparable();
         self.terms.iter().all(|&(op, want, has_minor)| {
             // Without a minor, compare majors only: `<=16` admits 16.9.
-            let (a, b) = if has_minor { ((v.major, v.minor), (want.major, want.minor)) } else { ((v.major, 0), (want.major, 0)) };
+            let (a, b) = if has_minor {
+                ((v.major, v.minor), (want.major, want.minor))
+            } else {
+                ((v.major, 0), (want.major, 0))
+            };
             match op {
                 Op::Ge => a >= b,
                 Op::Gt => a > b,
@@ -136,7 +138,10 @@ mod tests {
 
     #[test]
     fn parses_server_version_strings() {
-        assert_eq!(v("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"), PgVersion { major: 15, minor: 18, prerelease: false });
+        assert_eq!(
+            v("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"),
+            PgVersion { major: 15, minor: 18, prerelease: false }
+        );
         assert_eq!(v("19rc1"), PgVersion { major: 19, minor: 0, prerelease: true });
         assert_eq!(v("13.23"), PgVersion { major: 13, minor: 23, prerelease: false });
     }

@@ -123,7 +123,11 @@ fn match_line(t: &[String], q: &HbaQuery, roles: &[Role]) -> Result<Option<HbaLi
         return Ok(None);
     }
     let (addr_ok, rest) = match_address(rest, q.addr)?;
-    if !type_ok || !addr_ok || !match_list(db, q.database, q.user, roles, true)? || !match_list(user, q.user, q.user, roles, false)? {
+    if !type_ok
+        || !addr_ok
+        || !match_list(db, q.database, q.user, roles, true)?
+        || !match_list(user, q.user, q.user, roles, false)?
+    {
         return Ok(None);
     }
     let method = rest.first().ok_or("no authentication method")?.clone();
@@ -161,7 +165,7 @@ fn is_member(user: &str, group: &str, roles: &[Role]) -> bool {
 }
 
 /// Matches the address field(s); returns the remaining tokens (method and options).
-fn match_address<'t>(t: &'t [String], addr: IpAddr) -> Result<(bool, &'t [String]), String> {
+fn match_address(t: &[String], addr: IpAddr) -> Result<(bool, &[String]), String> {
     let first = t.first().ok_or("no address")?;
     match first.as_str() {
         "all" => return Ok((true, &t[1..])),
@@ -265,8 +269,14 @@ mod tests {
 
     #[test]
     fn loopback_lines_are_widened_for_containers() {
-        assert_eq!(widen_loopback("hostssl certdb all 127.0.0.1/32 cert clientname=DN map=dn"), "hostssl certdb all all cert clientname=DN map=dn");
-        assert_eq!(widen_loopback("hostssl \"trustdb\" md5testuser 127.0.0.1 255.255.255.255 md5"), "hostssl \"trustdb\" md5testuser all md5");
+        assert_eq!(
+            widen_loopback("hostssl certdb all 127.0.0.1/32 cert clientname=DN map=dn"),
+            "hostssl certdb all all cert clientname=DN map=dn"
+        );
+        assert_eq!(
+            widen_loopback("hostssl \"trustdb\" md5testuser 127.0.0.1 255.255.255.255 md5"),
+            "hostssl \"trustdb\" md5testuser all md5"
+        );
         assert_eq!(widen_loopback("hostnossl all all 0.0.0.0/0 reject"), "hostnossl all all 0.0.0.0/0 reject");
     }
 

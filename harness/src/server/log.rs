@@ -92,7 +92,11 @@ impl ServerEvidence {
     }
 
     /// As [`Self::from_window`], ignoring backends that belong to earlier attempts.
-    pub fn from_window_excluding(text: &str, postmaster: Option<u32>, earlier: &std::collections::BTreeSet<u32>) -> ServerEvidence {
+    pub fn from_window_excluding(
+        text: &str,
+        postmaster: Option<u32>,
+        earlier: &std::collections::BTreeSet<u32>,
+    ) -> ServerEvidence {
         let entries: Vec<LogEntry> = parse(text).into_iter().filter(|e| !earlier.contains(&e.pid)).collect();
         let mut ev = ServerEvidence::default();
         let mut pids = std::collections::BTreeSet::new();

@@ -244,7 +244,10 @@ pub fn reconcile_sql(old: &Bootstrap, new: &Bootstrap) -> Vec<String> {
     if old.roles.iter().any(|r| r.name == "postgres") {
         sql.push("ALTER ROLE postgres PASSWORD NULL".into());
     }
-    let fresh = Bootstrap { roles: new.roles.clone(), databases: new.databases.iter().filter(|d| !old.databases.contains(d)).cloned().collect() };
+    let fresh = Bootstrap {
+        roles: new.roles.clone(),
+        databases: new.databases.iter().filter(|d| !old.databases.contains(d)).cloned().collect(),
+    };
     sql.extend(bootstrap_sql(&fresh));
     sql
 }
@@ -297,8 +300,13 @@ pub fn render_hba(lines: &[String]) -> String {
 
 /// Writes each TLS file into `dir` with the owner, group and mode the scenario asked for;
 /// "server" means `server_uid`/`server_gid` (the server's own user, also inside a container).
-pub fn place_files(dir: &std::path::Path, files: &[ServerFile], server_uid: nix::unistd::Uid, server_gid: nix::unistd::Gid) -> std::io::Result<()> {
-    use nix::unistd::{chown, Gid, Uid};
+pub fn place_files(
+    dir: &std::path::Path,
+    files: &[ServerFile],
+    server_uid: nix::unistd::Uid,
+    server_gid: nix::unistd::Gid,
+) -> std::io::Result<()> {
+    use nix::unistd::{Gid, Uid, chown};
     let as_root = Uid::current().is_root();
     std::fs::create_dir_all(dir)?;
     for f in files {

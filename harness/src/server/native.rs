@@ -15,13 +15,13 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::process::{self, ServerUser};
 use super::{
-    harness_settings, render_conf, render_hba, Backend, BackendError, Bootstrap, Endpoint, Instance, ServerConfig,
-    ServerInfo, StartFailure,
+    Backend, BackendError, Bootstrap, Endpoint, Instance, ServerConfig, ServerInfo, StartFailure, harness_settings,
+    render_conf, render_hba,
 };
 use crate::scenario::PgVersion;
 
@@ -39,13 +39,13 @@ impl Binaries {
             pg_bin.map(|p| (p.to_owned(), "--pg-bin")),
             std::env::var_os("PGTLS_PG_BIN").map(|p| (PathBuf::from(p), "PGTLS_PG_BIN")),
         ];
-        for (dir, source) in candidates.into_iter().flatten() {
+        if let Some((dir, source)) = candidates.into_iter().flatten().next() {
             return Binaries::at(&dir).map_err(|e| format!("{source} {}: {e}", dir.display()));
         }
-        if let Some(dir) = pg_config_bindir() {
-            if let Ok(b) = Binaries::at(&dir) {
-                return Ok(b);
-            }
+        if let Some(dir) = pg_config_bindir()
+            && let Ok(b) = Binaries::at(&dir)
+        {
+            return Ok(b);
         }
         if let Some(dir) = newest_debian_bindir() {
             return Binaries::at(&dir);
@@ -113,7 +113,8 @@ impl NativeBackend {
         let user = ServerUser::detect()?;
         let cache = cache_dir();
         let version_text = run_text(&user, bins.program("postgres"), &["--version"])?;
-        let version = PgVersion::parse(&version_text).ok_or_else(|| format!("failed to parse `postgres --version` output: {version_text}"))?;
+        let version = PgVersion::parse(&version_text)
+            .ok_or_else(|| format!("failed to parse `postgres --version` output: {version_text}"))?;
         let settings = describe_config(&user, &bins)?;
         let key = template_key_of(&[&bins.bindir.to_string_lossy(), &version_text, TEMPLATE_RECIPE]);
         let base_template = cache.join("templates").join(format!("pg{}-{key}", version.major));
@@ -161,7 +162,8 @@ impl NativeBackend {
         // A thread of its own, so its runtime never nests inside the caller's.
         std::thread::scope(|s| {
             s.spawn(|| {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+                let rt =
+                    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
                 rt.block_on(self.run_bootstrap(tmp, &data, bootstrap))
             })
             .join()
@@ -287,7 +289,8 @@ impl Backend for NativeBackend {
         Box::pin(async move {
             let template = tokio::task::block_in_place(|| self.bootstrap_template(bootstrap))
                 .map_err(|e| BackendError::new("failed to prepare the bootstrap template", e))?;
-            let scratch = crate::cleanup::Scratch::new("server").map_err(|e| BackendError::new("failed to create a server dir", e))?;
+            let scratch = crate::cleanup::Scratch::new("server")
+                .map_err(|e| BackendError::new("failed to create a server dir", e))?;
             let root = scratch.path().join("server");
             let data = root.join("data");
             tokio::task::block_in_place(|| -> std::io::Result<()> {
@@ -365,7 +368,8 @@ impl NativeInstance {
     }
 
     async fn start_inner(&mut self) -> Result<(), StartFailure> {
-        let log = File::options().create(true).append(true).open(&self.log_path).map_err(|e| start_err(e.to_string()))?;
+        let log =
+            File::options().create(true).append(true).open(&self.log_path).map_err(|e| start_err(e.to_string()))?;
         let log2 = log.try_clone().map_err(|e| start_err(e.to_string()))?;
         let mut cmd = self.user.command(self.bins.program("postgres"));
         cmd.arg("-D").arg(&self.data).stdin(Stdio::null()).stdout(log).stderr(log2);
@@ -438,7 +442,8 @@ fn free_port() -> u16 {
     static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
     for _ in 0..100 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0);
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0);
         if port != 0 && given.insert(port) {
             return port;
         }
@@ -448,7 +453,9 @@ fn free_port() -> u16 {
 
 impl Instance for NativeInstance {
     fn apply<'a>(&'a mut self, config: &'a ServerConfig) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(async move { self.write_config(config).map_err(|e| BackendError::new("failed to write the server configuration", e)) })
+        Box::pin(async move {
+            self.write_config(config).map_err(|e| BackendError::new("failed to write the server configuration", e))
+        })
     }
 
     fn start(&mut self) -> BoxFuture<'_, Result<(), StartFailure>> {
@@ -461,17 +468,20 @@ impl Instance for NativeInstance {
                 c.query_one("select pg_conf_load_time()::text", &[]).await.map(|r| r.get::<_, String>(0))
             };
             let admin = self.admin().await.map_err(|e| BackendError::new("failed to connect for reload", e))?;
-            let before = load_time(admin).await.map_err(|e| BackendError::new("failed to read pg_conf_load_time", e))?;
-            let pid = self.postmaster_pid().ok_or_else(|| BackendError::new("failed to reload", "server is not running"))?;
-            kill(Pid::from_raw(pid as i32), Signal::SIGHUP).map_err(|e| BackendError::new("failed to send SIGHUP", e))?;
+            let before =
+                load_time(admin).await.map_err(|e| BackendError::new("failed to read pg_conf_load_time", e))?;
+            let pid =
+                self.postmaster_pid().ok_or_else(|| BackendError::new("failed to reload", "server is not running"))?;
+            kill(Pid::from_raw(pid as i32), Signal::SIGHUP)
+                .map_err(|e| BackendError::new("failed to send SIGHUP", e))?;
             // A new backend inherits the postmaster's load time, and the postmaster finishes
             // its SIGHUP work (config, pg_hba, SSL context) before it forks again.
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
-                if let Ok(c) = self.admin().await {
-                    if load_time(c).await.is_ok_and(|t| t != before) {
-                        return Ok(());
-                    }
+                if let Ok(c) = self.admin().await
+                    && load_time(c).await.is_ok_and(|t| t != before)
+                {
+                    return Ok(());
                 }
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
@@ -508,12 +518,12 @@ impl Instance for NativeInstance {
     fn log_since(&self, offset: u64) -> String {
         use std::io::{Read, Seek, SeekFrom};
         let mut text = String::new();
-        if let Ok(mut f) = File::open(&self.log_path) {
-            if f.seek(SeekFrom::Start(offset)).is_ok() {
-                let mut buf = Vec::new();
-                let _ = f.read_to_end(&mut buf);
-                text = String::from_utf8_lossy(&buf).into_owned();
-            }
+        if let Ok(mut f) = File::open(&self.log_path)
+            && f.seek(SeekFrom::Start(offset)).is_ok()
+        {
+            let mut buf = Vec::new();
+            let _ = f.read_to_end(&mut buf);
+            text = String::from_utf8_lossy(&buf).into_owned();
         }
         text
     }

@@ -137,7 +137,11 @@ pub fn spawn_tied(mut cmd: Command) -> io::Result<Child> {
         });
     }
     let (tx, rx) = mpsc::channel();
-    spawner().lock().unwrap_or_else(|p| p.into_inner()).send((cmd, tx)).map_err(|_| io::Error::other("spawner thread is gone"))?;
+    spawner()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send((cmd, tx))
+        .map_err(|_| io::Error::other("spawner thread is gone"))?;
     let child = rx.recv().map_err(|_| io::Error::other("spawner thread is gone"))??;
     crate::cleanup::register_pid(child.id() as i32);
     Ok(child)

@@ -12,9 +12,9 @@ use std::path::Path;
 
 use openssl::pkey::{PKey, Private};
 use openssl::ssl::{SslContextBuilder, SslFiletype};
+use openssl::x509::X509;
 use openssl::x509::store::{X509Lookup, X509StoreBuilder};
 use openssl::x509::verify::X509VerifyFlags;
-use openssl::x509::X509;
 
 use crate::outcome::FailureClass;
 
@@ -36,7 +36,13 @@ fn exists(path: &str) -> bool {
 
 /// Root certificates and CRLs. Returns whether a root file was loaded (which turns on
 /// verification even for `require`).
-pub fn load_roots(b: &mut SslContextBuilder, sslmode: &str, rootcert: &str, crl: &str, crldir: &str) -> Result<bool, LocalError> {
+pub fn load_roots(
+    b: &mut SslContextBuilder,
+    sslmode: &str,
+    rootcert: &str,
+    crl: &str,
+    crldir: &str,
+) -> Result<bool, LocalError> {
     let verify = matches!(sslmode, "verify-ca" | "verify-full");
     if rootcert == "system" {
         let mut store = X509StoreBuilder::new().map_err(ssl_local)?;
@@ -98,11 +104,12 @@ pub fn load_client_cert(b: &mut SslContextBuilder, cert: &str, key: &str, passwo
     if !exists(cert) {
         return Ok(false);
     }
-    let pem = std::fs::read(cert).map_err(|e| local(FailureClass::ClientConfigInvalid, format!("could not read certificate file \"{cert}\": {e}")))?;
-    let chain = X509::stack_from_pem(&pem)
-        .ok()
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| local(FailureClass::ClientConfigInvalid, format!("could not read certificate file \"{cert}\": no certificate")))?;
+    let pem = std::fs::read(cert).map_err(|e| {
+        local(FailureClass::ClientConfigInvalid, format!("could not read certificate file \"{cert}\": {e}"))
+    })?;
+    let chain = X509::stack_from_pem(&pem).ok().filter(|c| !c.is_empty()).ok_or_else(|| {
+        local(FailureClass::ClientConfigInvalid, format!("could not read certificate file \"{cert}\": no certificate"))
+    })?;
     b.set_certificate(&chain[0]).map_err(ssl_local)?;
     for extra in &chain[1..] {
         b.add_extra_chain_cert(extra.clone()).map_err(ssl_local)?;
@@ -111,16 +118,21 @@ pub fn load_client_cert(b: &mut SslContextBuilder, cert: &str, key: &str, passwo
     // libpq: SSL_CTX_use_PrivateKey_file fails ("key values mismatch") for a key that does
     // not belong to the certificate, reported as "could not load private key file".
     b.set_private_key(&pkey).map_err(|e| {
-        local(FailureClass::ClientKeyUnusable, format!("could not load private key file \"{key}\": {}", first_reason(&e)))
+        local(
+            FailureClass::ClientKeyUnusable,
+            format!("could not load private key file \"{key}\": {}", first_reason(&e)),
+        )
     })?;
-    b.check_private_key()
-        .map_err(|_| local(FailureClass::ClientKeyUnusable, format!("certificate does not match private key file \"{key}\"")))?;
+    b.check_private_key().map_err(|_| {
+        local(FailureClass::ClientKeyUnusable, format!("certificate does not match private key file \"{key}\""))
+    })?;
     Ok(true)
 }
 
 fn load_key(key: &str, password: &str) -> Result<PKey<Private>, LocalError> {
     let unusable = |m: String| local(FailureClass::ClientKeyUnusable, m);
-    let meta = std::fs::metadata(key).map_err(|_| unusable(format!("certificate present, but not private key file \"{key}\"")))?;
+    let meta = std::fs::metadata(key)
+        .map_err(|_| unusable(format!("certificate present, but not private key file \"{key}\"")))?;
     if !meta.is_file() {
         return Err(unusable(format!("private key file \"{key}\" is not a regular file")));
     }

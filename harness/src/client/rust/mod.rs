@@ -21,10 +21,10 @@ use tokio_postgres::config::{ChannelBinding, SslMode, SslNegotiation};
 
 use self::settings::Settings;
 use self::tls::{AlertReceived, LibpqTls, TlsFailure, TlsTrace};
-use super::{parse_session, Client, ClientFailure, ClientReport, ConnectRequest, Support, SESSION_QUERY};
+use super::{Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, parse_session};
 use crate::outcome::FailureClass;
 
-pub use self::names::{check as check_host_name, NameCheck};
+pub use self::names::{NameCheck, check as check_host_name};
 
 /// tokio-postgres + OpenSSL, driven with libpq semantics.
 #[derive(Debug, Default)]
@@ -37,8 +37,12 @@ impl Client for RustClient {
 
     fn supports(&self, keyword: &str, value: &str) -> Support {
         match keyword {
-            "require_auth" => Support::No("tokio-postgres offers no way to restrict the authentication method (require_auth)".into()),
-            "gssencmode" if value != "disable" && value != "prefer" => Support::No("tokio-postgres has no GSSAPI encryption".into()),
+            "require_auth" => {
+                Support::No("tokio-postgres offers no way to restrict the authentication method (require_auth)".into())
+            }
+            "gssencmode" if value != "disable" && value != "prefer" => {
+                Support::No("tokio-postgres has no GSSAPI encryption".into())
+            }
             "gssencmode" => Support::Yes,
             k if settings::SUPPORTED.contains(&k) => Support::Yes,
             k => Support::No(format!("the Rust client does not implement libpq keyword `{k}`")),
@@ -86,7 +90,8 @@ async fn connect(s: &Settings) -> ClientReport {
             let first = attempt(s, Mode::Prefer).await;
             // libpq falls back to plaintext when the TLS phase failed or the server rejected
             // the TLS connection with an error.
-            let retry = matches!(first.report, ClientReport::Failed(_)) && (first.tls_failed || (first.server_error && first.tls));
+            let retry = matches!(first.report, ClientReport::Failed(_))
+                && (first.tls_failed || (first.server_error && first.tls));
             if retry { attempt(s, Mode::Plain).await.report } else { first.report }
         }
         _ => attempt(s, Mode::Require).await.report,
@@ -129,7 +134,12 @@ async fn attempt(s: &Settings, mode: Mode) -> Attempt {
         Err(e) => {
             let f = evidence(&e, s, mode, started, established);
             let server_error = e.as_db_error().is_some();
-            Attempt { report: ClientReport::Failed(f), server_error, tls_failed: started && !established, tls: established }
+            Attempt {
+                report: ClientReport::Failed(f),
+                server_error,
+                tls_failed: started && !established,
+                tls: established,
+            }
         }
     }
 }

@@ -46,13 +46,11 @@ pub fn check(cert: &X509Ref, host: &str) -> NameCheck {
             }
         }
     }
-    if check_cn {
-        if let Some(cn) = cert.subject_name().entries_by_nid(Nid::COMMONNAME).next() {
-            let text = String::from_utf8_lossy(cn.data().as_slice()).into_owned();
-            examined += 1;
-            matched = name_matches(&text, host);
-            first.get_or_insert(text);
-        }
+    if check_cn && let Some(cn) = cert.subject_name().entries_by_nid(Nid::COMMONNAME).next() {
+        let text = String::from_utf8_lossy(cn.data().as_slice()).into_owned();
+        examined += 1;
+        matched = name_matches(&text, host);
+        first.get_or_insert(text);
     }
     if matched {
         return NameCheck::Match;

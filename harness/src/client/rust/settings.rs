@@ -72,7 +72,9 @@ pub fn parse(req: &ConnectRequest) -> Result<Settings, String> {
     let sslmode = req.get("sslmode").unwrap_or(default_mode).to_owned();
     one_of("sslmode", &sslmode, &["disable", "allow", "prefer", "require", "verify-ca", "verify-full"])?;
     if rootcert == "system" && sslmode != "verify-full" && explicit_mode {
-        return Err(format!("weak sslmode \"{sslmode}\" may not be used with sslrootcert=system (use \"verify-full\")"));
+        return Err(format!(
+            "weak sslmode \"{sslmode}\" may not be used with sslrootcert=system (use \"verify-full\")"
+        ));
     }
     let negotiation = req.get("sslnegotiation").unwrap_or("postgres").to_owned();
     one_of("sslnegotiation", &negotiation, &["postgres", "direct"])?;
@@ -88,12 +90,13 @@ pub fn parse(req: &ConnectRequest) -> Result<Settings, String> {
     if !matches!(channel_binding.as_str(), "disable" | "prefer" | "require") {
         return Err(format!("invalid channel_binding value: \"{channel_binding}\""));
     }
-    let min_protocol = protocol_version("ssl_min_protocol_version", req.get("ssl_min_protocol_version").unwrap_or("TLSv1.2"))?;
+    let min_protocol =
+        protocol_version("ssl_min_protocol_version", req.get("ssl_min_protocol_version").unwrap_or("TLSv1.2"))?;
     let max_protocol = protocol_version("ssl_max_protocol_version", req.get("ssl_max_protocol_version").unwrap_or(""))?;
-    if let (Some(min), Some(max)) = (min_protocol, max_protocol) {
-        if rank(min) > rank(max) {
-            return Err("invalid SSL protocol version range".into());
-        }
+    if let (Some(min), Some(max)) = (min_protocol, max_protocol)
+        && rank(min) > rank(max)
+    {
+        return Err("invalid SSL protocol version range".into());
     }
     let hostaddr = match req.get("hostaddr").filter(|h| !h.is_empty()) {
         Some(h) => Some(h.parse().map_err(|_| format!("could not parse network address \"{h}\""))?),
@@ -105,7 +108,10 @@ pub fn parse(req: &ConnectRequest) -> Result<Settings, String> {
         hostaddr,
         port,
         user: req.get("user").unwrap_or("postgres").to_owned(),
-        dbname: req.get("dbname").map(str::to_owned).unwrap_or_else(|| req.get("user").unwrap_or("postgres").to_owned()),
+        dbname: req
+            .get("dbname")
+            .map(str::to_owned)
+            .unwrap_or_else(|| req.get("user").unwrap_or("postgres").to_owned()),
         password: req.get("password").map(str::to_owned),
         application_name: req.get("application_name").map(str::to_owned),
         sslmode,
@@ -126,11 +132,7 @@ pub fn parse(req: &ConnectRequest) -> Result<Settings, String> {
 }
 
 fn one_of(keyword: &str, value: &str, allowed: &[&str]) -> Result<(), String> {
-    if allowed.contains(&value) {
-        Ok(())
-    } else {
-        Err(format!("invalid {keyword} value: \"{value}\""))
-    }
+    if allowed.contains(&value) { Ok(()) } else { Err(format!("invalid {keyword} value: \"{value}\"")) }
 }
 
 fn rank(v: SslVersion) -> u8 {

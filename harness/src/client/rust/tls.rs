@@ -106,9 +106,12 @@ where
 
 /// The SSL context for one attempt, as libpq's `initialize_SSL` builds it.
 fn context(s: &Settings) -> Result<SslContext, LocalError> {
-    let mut b = SslContext::builder(SslMethod::tls_client()).map_err(|e| files::local(FailureClass::ClientConfigInvalid, e.to_string()))?;
-    b.set_min_proto_version(s.min_protocol).map_err(|e| files::local(FailureClass::ClientConfigInvalid, e.to_string()))?;
-    b.set_max_proto_version(s.max_protocol).map_err(|e| files::local(FailureClass::ClientConfigInvalid, e.to_string()))?;
+    let mut b = SslContext::builder(SslMethod::tls_client())
+        .map_err(|e| files::local(FailureClass::ClientConfigInvalid, e.to_string()))?;
+    b.set_min_proto_version(s.min_protocol)
+        .map_err(|e| files::local(FailureClass::ClientConfigInvalid, e.to_string()))?;
+    b.set_max_proto_version(s.max_protocol)
+        .map_err(|e| files::local(FailureClass::ClientConfigInvalid, e.to_string()))?;
     let have_root = files::load_roots(&mut b, &s.sslmode, &s.rootcert, &s.crl, &s.crldir)?;
     // libpq: SSL_VERIFY_PEER whenever a root file was loaded, else none (require/prefer/allow).
     b.set_verify(if have_root { SslVerifyMode::PEER } else { SslVerifyMode::NONE });
@@ -122,7 +125,12 @@ fn context(s: &Settings) -> Result<SslContext, LocalError> {
     Ok(b.build())
 }
 
-fn session(ctx: &SslContext, s: &Settings, host: &str, verify_code: Arc<Mutex<Option<i32>>>) -> Result<Ssl, LocalError> {
+fn session(
+    ctx: &SslContext,
+    s: &Settings,
+    host: &str,
+    verify_code: Arc<Mutex<Option<i32>>>,
+) -> Result<Ssl, LocalError> {
     let err = |e: openssl::error::ErrorStack| files::local(FailureClass::ClientConfigInvalid, e.to_string());
     let mut ssl = Ssl::new(ctx).map_err(err)?;
     // libpq sends SNI unless sslsni=0 or the host is an IP address.

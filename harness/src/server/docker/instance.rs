@@ -11,10 +11,10 @@ use testcontainers::core::{IntoContainerPort, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
-use super::{split_image, ImageFacts, ADMIN_ROLE, PGDATA};
+use super::{ADMIN_ROLE, ImageFacts, PGDATA, split_image};
 use crate::server::{
-    harness_settings, place_files, process, render_conf, render_text, BackendError, Endpoint, Instance, Paths, ServerConfig,
-    StartFailure,
+    BackendError, Endpoint, Instance, Paths, ServerConfig, StartFailure, harness_settings, place_files, process,
+    render_conf, render_text,
 };
 
 /// Where the host directory is mounted in the container.
@@ -114,7 +114,8 @@ impl DockerInstance {
         std::fs::create_dir_all(self.host_dir.join("run")).map_err(|e| e.to_string())?;
         if Uid::current().is_root() {
             for d in ["run", "log"] {
-                nix::unistd::chown(&self.host_dir.join(d), Some(self.uid), Some(self.gid)).map_err(|e| e.to_string())?;
+                nix::unistd::chown(&self.host_dir.join(d), Some(self.uid), Some(self.gid))
+                    .map_err(|e| e.to_string())?;
             }
         }
         let c = GenericImage::new(repo, tag)
@@ -180,11 +181,9 @@ impl DockerInstance {
                     self.running = false;
                     return Err(self.failure(offset, "postgres exited: it did not start".into()));
                 }
-                Some((true, pid)) if Some(&pid) != old_pid.as_ref() => {
-                    if self.admin().await.is_ok() {
-                        self.running = true;
-                        return Ok(());
-                    }
+                Some((true, pid)) if Some(&pid) != old_pid.as_ref() && self.admin().await.is_ok() => {
+                    self.running = true;
+                    return Ok(());
                 }
                 _ => {}
             }
@@ -239,7 +238,9 @@ fn render_hba(lines: &[String]) -> String {
 
 impl Instance for DockerInstance {
     fn apply<'a>(&'a mut self, config: &'a ServerConfig) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(async move { self.write_config(config).map_err(|e| BackendError::new("failed to write the server configuration", e)) })
+        Box::pin(async move {
+            self.write_config(config).map_err(|e| BackendError::new("failed to write the server configuration", e))
+        })
     }
 
     fn start(&mut self) -> BoxFuture<'_, Result<(), StartFailure>> {
@@ -250,14 +251,18 @@ impl Instance for DockerInstance {
         Box::pin(async move {
             let q = "select pg_conf_load_time()::text";
             let admin = self.admin().await.map_err(|e| BackendError::new("failed to connect for reload", e))?;
-            let before: String = admin.query_one(q, &[]).await.map_err(|e| BackendError::new("failed to reload", e))?.get(0);
-            admin.execute("select pg_reload_conf()", &[]).await.map_err(|e| BackendError::new("failed to reload", e))?;
+            let before: String =
+                admin.query_one(q, &[]).await.map_err(|e| BackendError::new("failed to reload", e))?.get(0);
+            admin
+                .execute("select pg_reload_conf()", &[])
+                .await
+                .map_err(|e| BackendError::new("failed to reload", e))?;
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
-                if let Ok(c) = self.admin().await {
-                    if c.query_one(q, &[]).await.is_ok_and(|r| r.get::<_, String>(0) != before) {
-                        return Ok(());
-                    }
+                if let Ok(c) = self.admin().await
+                    && c.query_one(q, &[]).await.is_ok_and(|r| r.get::<_, String>(0) != before)
+                {
+                    return Ok(());
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -310,10 +315,10 @@ impl Instance for DockerInstance {
     fn log_since(&self, offset: u64) -> String {
         use std::io::{Read, Seek, SeekFrom};
         let mut buf = Vec::new();
-        if let Ok(mut f) = std::fs::File::open(self.log_path()) {
-            if f.seek(SeekFrom::Start(offset)).is_ok() {
-                let _ = f.read_to_end(&mut buf);
-            }
+        if let Ok(mut f) = std::fs::File::open(self.log_path())
+            && f.seek(SeekFrom::Start(offset)).is_ok()
+        {
+            let _ = f.read_to_end(&mut buf);
         }
         String::from_utf8_lossy(&buf).into_owned()
     }

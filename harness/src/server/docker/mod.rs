@@ -36,7 +36,7 @@ use super::{Backend, BackendError, Bootstrap, Instance, ServerInfo};
 use crate::client::libpq::Launch;
 use crate::runner::Target;
 use crate::scenario::PgVersion;
-use crate::setup::{make_clients, ClientChoice};
+use crate::setup::{ClientChoice, make_clients};
 
 pub use instance::DockerInstance;
 
@@ -81,7 +81,10 @@ pub fn targets(images: &[String], clients: &ClientChoice) -> Result<Vec<Target>,
 }
 
 fn make_clients_with(choice: &ClientChoice, launch: Launch) -> Result<Vec<Arc<dyn crate::client::Client>>, String> {
-    let mut list = make_clients(&ClientChoice { names: choice.names.iter().filter(|n| *n != "libpq").cloned().collect(), psql: None }, Path::new("psql"))?;
+    let mut list = make_clients(
+        &ClientChoice { names: choice.names.iter().filter(|n| *n != "libpq").cloned().collect(), psql: None },
+        Path::new("psql"),
+    )?;
     if choice.names.iter().any(|n| n == "libpq") {
         let pos = choice.names.iter().position(|n| n == "libpq").unwrap_or(0);
         list.insert(pos.min(list.len()), Arc::new(crate::client::libpq::LibpqClient::launched(launch)?));
@@ -110,7 +113,8 @@ pub struct DockerBackend {
 impl DockerBackend {
     pub async fn new(image: &str) -> Result<DockerBackend, String> {
         let facts = facts(image).await?;
-        let version = PgVersion::parse(&facts.version_text).ok_or_else(|| format!("failed to parse the version of {image}: {}", facts.version_text))?;
+        let version = PgVersion::parse(&facts.version_text)
+            .ok_or_else(|| format!("failed to parse the version of {image}: {}", facts.version_text))?;
         let info = ServerInfo {
             label: format!("docker {image}"),
             version,
@@ -136,12 +140,14 @@ impl DockerBackend {
         if local_image_id(&tag).is_some() {
             return Ok(tag);
         }
-        self.build_bootstrap_image(&tag, &sql).await.map_err(|e| BackendError::new(format!("failed to prepare {tag}"), e))?;
+        self.build_bootstrap_image(&tag, &sql)
+            .await
+            .map_err(|e| BackendError::new(format!("failed to prepare {tag}"), e))?;
         Ok(tag)
     }
 
     async fn build_bootstrap_image(&self, tag: &str, sql: &str) -> Result<(), String> {
-        let include = format!("echo \"include_if_exists '/pgtls/etc/pgtls.conf'\" >> \"$PGDATA/postgresql.conf\"\n");
+        let include = "echo \"include_if_exists '/pgtls/etc/pgtls.conf'\" >> \"$PGDATA/postgresql.conf\"\n".to_string();
         let (repo, version) = split_image(&self.image);
         let container = GenericImage::new(repo, version)
             .with_exposed_port(5432.tcp())
@@ -193,7 +199,8 @@ impl Backend for DockerBackend {
     fn create<'a>(&'a self, bootstrap: &'a Bootstrap) -> BoxFuture<'a, Result<Box<dyn Instance>, BackendError>> {
         Box::pin(async move {
             let image = self.bootstrap_image(bootstrap).await?;
-            let inst = DockerInstance::new(image, &self.facts).map_err(|e| BackendError::new("failed to prepare the container", e))?;
+            let inst = DockerInstance::new(image, &self.facts)
+                .map_err(|e| BackendError::new("failed to prepare the container", e))?;
             Ok(Box::new(inst) as Box<dyn Instance>)
         })
     }
@@ -234,7 +241,8 @@ async fn facts(image: &str) -> Result<ImageFacts, String> {
         Some(id) => id,
         None => pull(image)?,
     };
-    let cache = crate::server::native::cache_dir().join("docker").join(format!("{}.json", id.trim_start_matches("sha256:")));
+    let cache =
+        crate::server::native::cache_dir().join("docker").join(format!("{}.json", id.trim_start_matches("sha256:")));
     if let Some(f) = std::fs::read(&cache).ok().and_then(|b| serde_json::from_slice::<ImageFacts>(&b).ok()) {
         return Ok(f);
     }
@@ -252,7 +260,9 @@ async fn facts(image: &str) -> Result<ImageFacts, String> {
     let out = String::from_utf8_lossy(&container.stdout_to_vec().await.map_err(|e| e.to_string())?).into_owned();
     let _ = container.rm().await;
     let mut lines = out.lines();
-    let mut next = |what: &str| lines.next().map(str::trim).map(str::to_owned).ok_or_else(|| format!("probe of {image}: no {what} in `{out}`"));
+    let mut next = |what: &str| {
+        lines.next().map(str::trim).map(str::to_owned).ok_or_else(|| format!("probe of {image}: no {what} in `{out}`"))
+    };
     let uid = next("uid")?.parse().map_err(|e| format!("probe of {image}: {e}"))?;
     let gid = next("gid")?.parse().map_err(|e| format!("probe of {image}: {e}"))?;
     let bindir = next("bindir")?;
