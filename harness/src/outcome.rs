@@ -143,8 +143,8 @@ failure_classes! {
     HbaRejected = "hba-rejected",
     /// A plaintext attempt matched no pg_hba line, but the same attempt over TLS would have.
     SslRequiredByServer = "ssl-required-by-server",
-    /// The client required TLS and the server answered 'N' to SSLRequest (or refused a
-    /// direct TLS connection).
+    /// The client required TLS and the server answered 'N' to SSLRequest, or closed a direct
+    /// TLS connection without a TLS alert, error or failed accept.
     SslNotSupported = "ssl-not-supported",
     /// No TLS protocol version both sides accept (alert 70, or a local protocol error).
     ProtocolVersionMismatch = "protocol-version-mismatch",

@@ -269,6 +269,9 @@ impl Session {
         if failure.tls.is_none() {
             failure.tls = Some(infer_tls(&req, &ev, self.state.ssl_on()));
         }
+        if direct_tls_refused(&req, &failure, &ev) {
+            failure.local = Some(FailureClass::SslNotSupported);
+        }
         let user = req.get("user").unwrap_or("postgres");
         let hba = HbaContext {
             lines: &self.state.hba,
@@ -362,6 +365,23 @@ fn infer_tls(req: &ConnectRequest, ev: &ServerEvidence, server_ssl: bool) -> boo
         "prefer" => ev.backends < 2 && server_ssl,
         _ => true,
     }
+}
+
+/// With `sslnegotiation=direct` the server must answer the ClientHello with TLS. A backend
+/// that took the connection and closed it without an alert, an error or a failed TLS accept
+/// refused TLS (ssl=off on 17+, or a server before 17 reading the ClientHello as a startup
+/// packet), whatever the client made of the closed socket (EOF or reset).
+fn direct_tls_refused(req: &ConnectRequest, f: &crate::client::ClientFailure, ev: &ServerEvidence) -> bool {
+    req.get("sslnegotiation") == Some("direct")
+        && ev.backends > 0
+        && f.local.is_none()
+        && f.alert_received.is_none()
+        && f.verify_code.is_none()
+        && !f.server_cert_rejected
+        && f.sqlstate.is_none()
+        && !f.timed_out
+        && !ev.tls_accept_failed
+        && ev.fatal.as_ref().is_none_or(|e| e.sqlstate.as_deref() == Some("08P01"))
 }
 
 fn unsupported(client: &dyn Client, req: &ConnectRequest) -> Option<String> {
