@@ -58,6 +58,8 @@ pub struct ClientResult {
     pub client: String,
     pub outcome: Outcome,
     pub verdict: Verdict,
+    /// Wall time of the attempt, including gathering the server's evidence.
+    pub elapsed_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -207,11 +207,14 @@ impl Session {
             result.timings.steps_ms += ms(t);
             let t = Instant::now();
             for client in clients {
+                let started = Instant::now();
                 let outcome = match &step_error {
                     Some(e) => Outcome::harness_failure(FailureClass::Unclassified, e.clone()),
                     None => self.attempt(s, case, client.as_ref(), cx).await,
                 };
-                cr.results.push(ClientResult::judge(s, case, client.name(), outcome, cx));
+                let mut r = ClientResult::judge(s, case, client.name(), outcome, cx);
+                r.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+                cr.results.push(r);
                 result.timings.connects += 1;
             }
             result.timings.connects_ms += ms(t);
@@ -442,6 +445,7 @@ impl CaseResult {
                 client: client.name().to_owned(),
                 outcome: Outcome::Skipped { reason: reason.to_owned() },
                 verdict: Verdict::Skip { reason: reason.to_owned() },
+                elapsed_ms: 0.0,
             });
         }
     }
@@ -466,6 +470,6 @@ impl ClientResult {
                 }
             }
         };
-        ClientResult { client: client.to_owned(), outcome, verdict }
+        ClientResult { client: client.to_owned(), outcome, verdict, elapsed_ms: 0.0 }
     }
 }
