@@ -1,4 +1,4 @@
-//! The docs scenarios on every locally available PostgreSQL image (Docker backend).
+//! The docs, clients and pg-suite scenarios on every locally available PostgreSQL image.
 //!
 //! Images come from `PGTLS_IMAGE_PATTERN` (default `postgres:{major}`) for majors 13–19 that
 //! exist locally; nothing is pulled. Without a Docker engine or any image the tests say so and

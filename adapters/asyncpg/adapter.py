@@ -264,7 +264,10 @@ def build_dsn(params: dict[str, str]) -> tuple[str, dict[str, str]]:
             resolve[host] = hostaddr
         else:
             host = hostaddr
-    pairs = [("host", host)] if host else []
+    # asyncpg splits an unbracketed host at its first ':' (host:port), so an IPv6 literal such
+    # as 2001:DB8::1 must be bracketed; asyncpg strips the brackets again.
+    dsn_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    pairs = [("host", dsn_host)] if host else []
     pairs += [(k, v) for k, v in params.items() if k not in ("host", "hostaddr")]
     return "postgresql://?" + urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote), resolve
 

@@ -129,7 +129,8 @@ failure_classes! {
     /// The server rejected the client certificate with another alert (42 bad_certificate:
     /// e.g. not yet valid; 43, 46, 51).
     ClientCertRejected = "client-cert-rejected",
-    /// `sslcertmode=require` but the server never asked for a certificate.
+    /// `sslcertmode=require`, yet the server accepted the connection without the client
+    /// presenting a certificate (it did not ask for one, or the client had none).
     ClientCertNotRequested = "client-cert-not-requested",
     /// `cert` authentication (or `clientcert=verify-full`) found no match between the
     /// certificate's name and the user (SQLSTATE 28000 from `auth_failed`).

@@ -167,10 +167,14 @@ fn serde_yaml_value<T: Serialize>(v: &T) -> String {
     text
 }
 
-/// Redactions applied to snapshots: ports, scratch paths, pids.
+/// Redactions applied to snapshots: ports, scratch paths, pids, and OpenSSL's reason for a
+/// key it could not decrypt: a wrong passphrase yields garbage that depends on the key file's
+/// random salt and IV, so the reason ("bad decrypt", "unsupported", …) varies from run to run.
 const FILTERS: &[(&str, &str)] = &[
+    (r#"(could not load private key file \\"[^"\\]*\\"): [a-z0-9 ]+"#, "$1: [openssl reason]"),
     (r#"port \d+"#, "port [port]"),
     (r#"(localhost|127\.0\.0\.1):\d+"#, "$1:[port]"),
+    (r#"\b([a-zA-Z][a-zA-Z0-9.-]*\.[a-zA-Z]+):\d{4,5}\b"#, "$1:[port]"),
     (r#"/tmp/pgtls-[^\s"'/]+"#, "[scratch]"),
     (r#"\(pid \d+\)"#, "(pid [pid])"),
 ];

@@ -112,11 +112,22 @@ async fn attempt(s: &Settings, mode: Mode) -> Attempt {
     let trace = Arc::new(Mutex::new(TlsTrace::default()));
     let tls = LibpqTls { settings: Arc::new(s.clone()), trace: trace.clone() };
     let result = config(s, mode).connect(tls).await;
-    let (started, established) = {
+    let (started, established, requested, sent) = {
         let t = trace.lock().unwrap_or_else(|p| p.into_inner());
-        (t.started, t.established)
+        (t.started, t.established, t.cert_requested, t.cert_sent)
     };
     match result {
+        Ok((client, conn)) if s.certmode == "require" && !sent => {
+            // libpq (fe-connect.c, at AuthenticationOk): 17+ words the first case this way,
+            // 16 reports both with the second message.
+            drop((client, conn));
+            let message = if requested {
+                "server accepted connection without a valid SSL certificate"
+            } else {
+                "server did not request an SSL certificate"
+            };
+            Attempt { report: failed(FailureClass::ClientCertNotRequested, message.into()), server_error: false, tls_failed: false, tls: established }
+        }
         Ok((client, conn)) => {
             let driver = tokio::spawn(conn);
             let row = client.query_one(SESSION_QUERY, &[]).await;

@@ -48,6 +48,10 @@ pub struct TlsTrace {
     pub started: bool,
     pub established: bool,
     pub protocol: Option<String>,
+    /// The server sent a CertificateRequest.
+    pub cert_requested: bool,
+    /// ...and the client answered it with a certificate.
+    pub cert_sent: bool,
 }
 
 /// Makes one connector per attempt; `trace` records what happened.
@@ -87,7 +91,7 @@ where
         Box::pin(async move {
             self.tls.trace.lock().unwrap_or_else(|p| p.into_inner()).started = true;
             let s = &self.tls.settings;
-            let ctx = context(s).map_err(TlsFailure::Local)?;
+            let (ctx, have_cert) = context(s).map_err(TlsFailure::Local)?;
             let verify_code = Arc::new(Mutex::new(None));
             let ssl = session(&ctx, s, &self.host, verify_code.clone()).map_err(TlsFailure::Local)?;
             let mut stream = SslStream::new(ssl, stream).map_err(|e| handshake(None, &e.into()))?;
@@ -96,16 +100,20 @@ where
                 return Err(handshake(code, &e));
             }
             after_handshake(stream.ssl(), s, &self.host)?;
+            let requested = stream.ssl().ex_data(requested_index()).is_some_and(|f| f.load(Ordering::SeqCst));
             let mut trace = self.tls.trace.lock().unwrap_or_else(|p| p.into_inner());
             trace.established = true;
             trace.protocol = Some(stream.ssl().version_str().to_owned());
+            trace.cert_requested = requested;
+            trace.cert_sent = requested && have_cert;
             Ok(LibpqTlsStream { inner: stream })
         })
     }
 }
 
-/// The SSL context for one attempt, as libpq's `initialize_SSL` builds it.
-fn context(s: &Settings) -> Result<SslContext, LocalError> {
+/// The SSL context for one attempt, as libpq's `initialize_SSL` builds it, and whether it
+/// holds a client certificate.
+fn context(s: &Settings) -> Result<(SslContext, bool), LocalError> {
     let mut b = SslContext::builder(SslMethod::tls_client())
         .map_err(|e| files::local(FailureClass::ClientConfigInvalid, e.to_string()))?;
     b.set_min_proto_version(s.min_protocol)
@@ -115,14 +123,12 @@ fn context(s: &Settings) -> Result<SslContext, LocalError> {
     let have_root = files::load_roots(&mut b, &s.sslmode, &s.rootcert, &s.crl, &s.crldir)?;
     // libpq: SSL_VERIFY_PEER whenever a root file was loaded, else none (require/prefer/allow).
     b.set_verify(if have_root { SslVerifyMode::PEER } else { SslVerifyMode::NONE });
-    if s.certmode != "disable" {
-        files::load_client_cert(&mut b, &s.cert, &s.key, &s.sslpassword)?;
-    }
+    let have_cert = s.certmode != "disable" && files::load_client_cert(&mut b, &s.cert, &s.key, &s.sslpassword)?;
     set_cert_requested_callback(&mut b);
     if let Some(path) = &s.keylog {
         set_keylog(&mut b, path);
     }
-    Ok(b.build())
+    Ok((b.build(), have_cert))
 }
 
 fn session(
@@ -162,13 +168,8 @@ fn after_handshake(ssl: &SslRef, s: &Settings, host: &str) -> Result<(), TlsFail
             return Err(TlsFailure::Local(files::local(FailureClass::HostnameMismatch, msg)));
         }
     }
-    let requested = ssl.ex_data(requested_index()).is_some_and(|f| f.load(Ordering::SeqCst));
-    if s.certmode == "require" && !requested {
-        return Err(TlsFailure::Local(files::local(
-            FailureClass::ClientCertNotRequested,
-            "server accepted connection without a valid SSL certificate",
-        )));
-    }
+    // sslcertmode=require is checked after authentication, as libpq does (AuthenticationOk):
+    // a server that refuses the connection first reports its own error.
     Ok(())
 }
 
@@ -319,12 +320,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for LibpqTlsStream<S> {
     /// digest, SHA-256 for MD5/SHA-1; none for signatures without a digest (Ed25519).
     fn channel_binding(&self) -> ChannelBinding {
         let Some(cert) = self.inner.ssl().peer_certificate() else { return ChannelBinding::none() };
-        let digest = cert
-            .signature_algorithm()
-            .object()
-            .nid()
-            .signature_algorithms()
-            .and_then(|algs| openssl::hash::MessageDigest::from_nid(algs.digest))
+        let digest = signature_digest(&cert)
+            .and_then(openssl::hash::MessageDigest::from_nid)
             .map(|md| {
                 if md == openssl::hash::MessageDigest::md5() || md == openssl::hash::MessageDigest::sha1() {
                     openssl::hash::MessageDigest::sha256()
@@ -337,6 +334,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for LibpqTlsStream<S> {
             None => ChannelBinding::none(),
         }
     }
+}
+
+/// The digest of a certificate's signature, as libpq finds it with `X509_get_signature_info`
+/// (PG 16+): it also reads RSASSA-PSS parameters, whose signature NID names no digest.
+fn signature_digest(cert: &openssl::x509::X509Ref) -> Option<openssl::nid::Nid> {
+    use foreign_types::ForeignTypeRef;
+    unsafe extern "C" {
+        fn X509_get_signature_info(
+            x: *mut openssl_sys::X509,
+            mdnid: *mut libc::c_int,
+            pknid: *mut libc::c_int,
+            secbits: *mut libc::c_int,
+            flags: *mut u32,
+        ) -> libc::c_int;
+    }
+    let (mut md, mut pk, mut bits, mut flags) = (0, 0, 0, 0u32);
+    // SAFETY: `cert` is a live X509 for the duration of the call; the out-pointers are valid.
+    let ok = unsafe { X509_get_signature_info(cert.as_ptr(), &mut md, &mut pk, &mut bits, &mut flags) };
+    (ok == 1 && md != 0).then(|| openssl::nid::Nid::from_raw(md))
 }
 
 /// Protocol versions as libpq spells them; `Err` carries libpq's message.
