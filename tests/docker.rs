@@ -20,6 +20,7 @@ use rstest::rstest;
 async fn docker_scenario(
     #[files("scenarios/docs/*.toml")]
     #[files("scenarios/clients/*.toml")]
+    #[files("scenarios/pg-suite/*.toml")]
     path: PathBuf,
 ) {
     let Some(targets) = common::docker_targets() else { return };
