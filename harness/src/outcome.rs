@@ -189,6 +189,17 @@ impl Serialize for FailureClass {
     }
 }
 
+impl<'de> Deserialize<'de> for FailureClass {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+        FailureClass::from_name(&name).ok_or_else(|| {
+            let names = NAMES.get_or_init(|| FailureClass::ALL.iter().map(|c| c.name()).collect());
+            serde::de::Error::unknown_variant(&name, names)
+        })
+    }
+}
+
 impl Outcome {
     /// The outcome's class name: `connected`, `skipped`, or the failure class.
     pub fn class_name(&self) -> &'static str {

@@ -57,24 +57,8 @@ pub enum Response {
         session: String,
     },
     Failed {
-        evidence: Evidence,
+        evidence: ClientFailure,
     },
-}
-
-/// Evidence fields, as in the built-in clients.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Evidence {
-    pub local: Option<String>,
-    pub server_cert_rejected: bool,
-    pub verify_code: Option<i32>,
-    pub alert_received: Option<u8>,
-    pub sqlstate: Option<String>,
-    pub routine: Option<String>,
-    pub tls: Option<bool>,
-    pub timed_out: bool,
-    pub reset: bool,
-    pub message: String,
 }
 
 /// A client implemented by an external program.
@@ -179,7 +163,7 @@ impl AdapterClient {
                 Ok(c) => ClientReport::Connected(c),
                 Err(m) => return Err(m),
             },
-            Response::Failed { evidence } => ClientReport::Failed(evidence.into_failure(&self.name)?),
+            Response::Failed { evidence } => ClientReport::Failed(evidence),
         })
     }
 
@@ -245,30 +229,6 @@ impl AdapterClient {
     fn resolve(&self, arg: &str) -> PathBuf {
         let p = self.dir.join(arg);
         if (arg.starts_with("./") || arg.contains('/')) && p.exists() { p } else { PathBuf::from(arg) }
-    }
-}
-
-impl Evidence {
-    fn into_failure(self, adapter: &str) -> Result<ClientFailure, String> {
-        let local = match self.local.as_deref() {
-            None => None,
-            Some(name) => Some(
-                FailureClass::from_name(name)
-                    .ok_or_else(|| format!("adapter `{adapter}` reported unknown class `{name}`"))?,
-            ),
-        };
-        Ok(ClientFailure {
-            local,
-            server_cert_rejected: self.server_cert_rejected,
-            verify_code: self.verify_code,
-            alert_received: self.alert_received,
-            sqlstate: self.sqlstate,
-            routine: self.routine,
-            tls: self.tls,
-            timed_out: self.timed_out,
-            reset: self.reset,
-            message: self.message,
-        })
     }
 }
 

@@ -62,8 +62,10 @@ pub enum ClientReport {
     Failed(ClientFailure),
 }
 
-/// Evidence of a failed attempt, as structured as the client can make it.
-#[derive(Debug, Clone, Default)]
+/// Evidence of a failed attempt, as structured as the client can make it. Adapters send it
+/// as JSON with these field names (docs/client-adapters.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClientFailure {
     /// A class the client decided itself, before or without the peer (bad parameters, an
     /// unusable key, a host name mismatch under libpq's rules, TLS refused by the server…).

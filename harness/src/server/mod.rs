@@ -54,12 +54,10 @@ pub trait Backend: Send + Sync {
 }
 
 /// One server: files in place, then started and changed by steps.
-pub trait Instance: Send {
+pub trait Instance: Send + Sync {
     /// Writes the configuration files (postgresql.conf include, pg_hba, pg_ident, TLS files).
     fn apply<'a>(&'a mut self, config: &'a ServerConfig) -> BoxFuture<'a, Result<(), BackendError>>;
     fn start(&mut self) -> BoxFuture<'_, Result<(), StartFailure>>;
-    /// Asks the server to reload and waits until it has.
-    fn reload(&mut self) -> BoxFuture<'_, Result<(), BackendError>>;
     fn stop(&mut self) -> BoxFuture<'_, ()>;
     /// Stops (if running) and starts again with the files as they are now.
     fn restart(&mut self) -> BoxFuture<'_, Result<(), StartFailure>> {
@@ -69,15 +67,77 @@ pub trait Instance: Send {
         })
     }
     fn is_running(&self) -> bool;
-    /// Runs statements as a superuser (the server must be running).
-    fn execute<'a>(&'a self, statements: &'a [String]) -> BoxFuture<'a, Result<(), BackendError>>;
+    /// How the harness itself connects as a superuser (never a client's way in).
+    fn admin_config(&self) -> tokio_postgres::Config;
     /// Where clients on this machine connect.
     fn endpoint(&self) -> Endpoint;
-    /// Current length of the server log, to mark the start of an attempt.
-    fn log_offset(&self) -> u64;
-    /// Server log text from `offset` to now.
-    fn log_since(&self, offset: u64) -> String;
+    /// The server's log file (its stderr).
+    fn log_path(&self) -> PathBuf;
     fn postmaster_pid(&self) -> Option<u32>;
+
+    /// A superuser connection.
+    fn admin(&self) -> BoxFuture<'_, Result<tokio_postgres::Client, tokio_postgres::Error>> {
+        let cfg = self.admin_config();
+        Box::pin(async move {
+            let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+            tokio::spawn(conn);
+            Ok(client)
+        })
+    }
+
+    /// Asks the server to reload and waits until it has: a new backend inherits the
+    /// postmaster's `pg_conf_load_time`, and the postmaster finishes its SIGHUP work
+    /// (configuration, pg_hba, SSL context) before it forks again.
+    fn reload(&mut self) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            const Q: &str = "select pg_conf_load_time()::text";
+            let admin = self.admin().await.map_err(|e| BackendError::new("failed to connect for reload", e))?;
+            let before: String =
+                admin.query_one(Q, &[]).await.map_err(|e| BackendError::new("failed to reload", e))?.get(0);
+            admin
+                .execute("select pg_reload_conf()", &[])
+                .await
+                .map_err(|e| BackendError::new("failed to reload", e))?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if let Ok(c) = self.admin().await
+                    && c.query_one(Q, &[]).await.is_ok_and(|r| r.get::<_, String>(0) != before)
+                {
+                    return Ok(());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            Err(BackendError::new("failed to reload", "pg_conf_load_time did not change within 10 s"))
+        })
+    }
+
+    /// Runs statements as a superuser (the server must be running).
+    fn execute<'a>(&'a self, statements: &'a [String]) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let c = self.admin().await.map_err(|e| BackendError::new("failed to connect as superuser", e))?;
+            for s in statements {
+                c.batch_execute(s).await.map_err(|e| BackendError::new(format!("`{s}` failed"), e))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Current length of the server log, to mark the start of an attempt.
+    fn log_offset(&self) -> u64 {
+        std::fs::metadata(self.log_path()).map_or(0, |m| m.len())
+    }
+
+    /// Server log text from `offset` to now.
+    fn log_since(&self, offset: u64) -> String {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut buf = Vec::new();
+        if let Ok(mut f) = std::fs::File::open(self.log_path())
+            && f.seek(SeekFrom::Start(offset)).is_ok()
+        {
+            let _ = f.read_to_end(&mut buf);
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
 }
 
 /// A TCP address clients use.

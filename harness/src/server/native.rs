@@ -399,16 +399,6 @@ impl NativeInstance {
         StartFailure { summary, fatal, log_tail }
     }
 
-    /// A superuser connection over the unix socket.
-    async fn admin(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-        let mut cfg = tokio_postgres::Config::new();
-        cfg.host_path(self.socket_dir()).port(self.port).user("postgres").dbname("postgres");
-        cfg.connect_timeout(Duration::from_secs(5));
-        let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
-        tokio::spawn(conn);
-        Ok(client)
-    }
-
     fn forget_child(&mut self) {
         if let Some(c) = self.child.take() {
             crate::cleanup::unregister_pid(c.id() as i32);
@@ -462,33 +452,6 @@ impl Instance for NativeInstance {
         Box::pin(self.start_inner())
     }
 
-    fn reload(&mut self) -> BoxFuture<'_, Result<(), BackendError>> {
-        Box::pin(async move {
-            let load_time = |c: tokio_postgres::Client| async move {
-                c.query_one("select pg_conf_load_time()::text", &[]).await.map(|r| r.get::<_, String>(0))
-            };
-            let admin = self.admin().await.map_err(|e| BackendError::new("failed to connect for reload", e))?;
-            let before =
-                load_time(admin).await.map_err(|e| BackendError::new("failed to read pg_conf_load_time", e))?;
-            let pid =
-                self.postmaster_pid().ok_or_else(|| BackendError::new("failed to reload", "server is not running"))?;
-            kill(Pid::from_raw(pid as i32), Signal::SIGHUP)
-                .map_err(|e| BackendError::new("failed to send SIGHUP", e))?;
-            // A new backend inherits the postmaster's load time, and the postmaster finishes
-            // its SIGHUP work (config, pg_hba, SSL context) before it forks again.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(c) = self.admin().await
-                    && load_time(c).await.is_ok_and(|t| t != before)
-                {
-                    return Ok(());
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            Err(BackendError::new("failed to reload", "pg_conf_load_time did not change within 10 s"))
-        })
-    }
-
     fn stop(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(self.shutdown(Signal::SIGINT))
     }
@@ -497,35 +460,20 @@ impl Instance for NativeInstance {
         self.child.is_some()
     }
 
-    fn execute<'a>(&'a self, statements: &'a [String]) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(async move {
-            let c = self.admin().await.map_err(|e| BackendError::new("failed to connect as superuser", e))?;
-            for s in statements {
-                c.batch_execute(s).await.map_err(|e| BackendError::new(format!("`{s}` failed"), e))?;
-            }
-            Ok(())
-        })
+    /// The superuser over the unix socket; pg_hba's first line is `local all postgres trust`.
+    fn admin_config(&self) -> tokio_postgres::Config {
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host_path(self.socket_dir()).port(self.port).user("postgres").dbname("postgres");
+        cfg.connect_timeout(Duration::from_secs(5));
+        cfg
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.log_path.clone()
     }
 
     fn endpoint(&self) -> Endpoint {
         Endpoint { addr: std::net::Ipv4Addr::LOCALHOST.into(), port: self.port }
-    }
-
-    fn log_offset(&self) -> u64 {
-        std::fs::metadata(&self.log_path).map_or(0, |m| m.len())
-    }
-
-    fn log_since(&self, offset: u64) -> String {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut text = String::new();
-        if let Ok(mut f) = File::open(&self.log_path)
-            && f.seek(SeekFrom::Start(offset)).is_ok()
-        {
-            let mut buf = Vec::new();
-            let _ = f.read_to_end(&mut buf);
-            text = String::from_utf8_lossy(&buf).into_owned();
-        }
-        text
     }
 
     fn postmaster_pid(&self) -> Option<u32> {

@@ -126,7 +126,12 @@ async fn attempt(s: &Settings, mode: Mode) -> Attempt {
             } else {
                 "server did not request an SSL certificate"
             };
-            Attempt { report: failed(FailureClass::ClientCertNotRequested, message.into()), server_error: false, tls_failed: false, tls: established }
+            Attempt {
+                report: failed(FailureClass::ClientCertNotRequested, message.into()),
+                server_error: false,
+                tls_failed: false,
+                tls: established,
+            }
         }
         Ok((client, conn)) => {
             let driver = tokio::spawn(conn);

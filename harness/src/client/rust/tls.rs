@@ -320,15 +320,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for LibpqTlsStream<S> {
     /// digest, SHA-256 for MD5/SHA-1; none for signatures without a digest (Ed25519).
     fn channel_binding(&self) -> ChannelBinding {
         let Some(cert) = self.inner.ssl().peer_certificate() else { return ChannelBinding::none() };
-        let digest = signature_digest(&cert)
-            .and_then(openssl::hash::MessageDigest::from_nid)
-            .map(|md| {
-                if md == openssl::hash::MessageDigest::md5() || md == openssl::hash::MessageDigest::sha1() {
-                    openssl::hash::MessageDigest::sha256()
-                } else {
-                    md
-                }
-            });
+        let digest = signature_digest(&cert).and_then(openssl::hash::MessageDigest::from_nid).map(|md| {
+            if md == openssl::hash::MessageDigest::md5() || md == openssl::hash::MessageDigest::sha1() {
+                openssl::hash::MessageDigest::sha256()
+            } else {
+                md
+            }
+        });
         match digest.and_then(|md| cert.digest(md).ok()) {
             Some(d) => ChannelBinding::tls_server_end_point(d.to_vec()),
             None => ChannelBinding::none(),

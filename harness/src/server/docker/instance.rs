@@ -78,10 +78,6 @@ impl DockerInstance {
         })
     }
 
-    fn log_path(&self) -> PathBuf {
-        self.host_dir.join("log/server.log")
-    }
-
     fn write_config(&self, config: &ServerConfig) -> std::io::Result<()> {
         let etc = self.host_dir.join("etc");
         let mut harness = harness_settings(5432, "*", "/var/run/postgresql");
@@ -199,15 +195,6 @@ impl DockerInstance {
         let fatal = crate::server::log::parse(&log_tail).into_iter().rev().find(|e| e.severity == "FATAL");
         StartFailure { summary, fatal, log_tail }
     }
-
-    async fn admin(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-        let mut cfg = tokio_postgres::Config::new();
-        cfg.host("127.0.0.1").port(self.port).user(ADMIN_ROLE).dbname("postgres");
-        cfg.ssl_mode(tokio_postgres::config::SslMode::Disable).connect_timeout(Duration::from_secs(5));
-        let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
-        tokio::spawn(conn);
-        Ok(client)
-    }
 }
 
 /// Sends a signal to a container's PID 1 through the Docker API.
@@ -247,29 +234,6 @@ impl Instance for DockerInstance {
         Box::pin(self.start_inner())
     }
 
-    fn reload(&mut self) -> BoxFuture<'_, Result<(), BackendError>> {
-        Box::pin(async move {
-            let q = "select pg_conf_load_time()::text";
-            let admin = self.admin().await.map_err(|e| BackendError::new("failed to connect for reload", e))?;
-            let before: String =
-                admin.query_one(q, &[]).await.map_err(|e| BackendError::new("failed to reload", e))?.get(0);
-            admin
-                .execute("select pg_reload_conf()", &[])
-                .await
-                .map_err(|e| BackendError::new("failed to reload", e))?;
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(c) = self.admin().await
-                    && c.query_one(q, &[]).await.is_ok_and(|r| r.get::<_, String>(0) != before)
-                {
-                    return Ok(());
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            Err(BackendError::new("failed to reload", "pg_conf_load_time did not change within 10 s"))
-        })
-    }
-
     fn stop(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             if let Some(c) = self.container.take() {
@@ -294,33 +258,20 @@ impl Instance for DockerInstance {
         self.running
     }
 
-    fn execute<'a>(&'a self, statements: &'a [String]) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(async move {
-            let c = self.admin().await.map_err(|e| BackendError::new("failed to connect as superuser", e))?;
-            for s in statements {
-                c.batch_execute(s).await.map_err(|e| BackendError::new(format!("`{s}` failed"), e))?;
-            }
-            Ok(())
-        })
+    /// The harness's own superuser over the published port (its pg_hba line is first).
+    fn admin_config(&self) -> tokio_postgres::Config {
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host("127.0.0.1").port(self.port).user(ADMIN_ROLE).dbname("postgres");
+        cfg.ssl_mode(tokio_postgres::config::SslMode::Disable).connect_timeout(Duration::from_secs(5));
+        cfg
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.host_dir.join("log/server.log")
     }
 
     fn endpoint(&self) -> Endpoint {
         Endpoint { addr: std::net::Ipv4Addr::LOCALHOST.into(), port: self.port }
-    }
-
-    fn log_offset(&self) -> u64 {
-        std::fs::metadata(self.log_path()).map_or(0, |m| m.len())
-    }
-
-    fn log_since(&self, offset: u64) -> String {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut buf = Vec::new();
-        if let Ok(mut f) = std::fs::File::open(self.log_path())
-            && f.seek(SeekFrom::Start(offset)).is_ok()
-        {
-            let _ = f.read_to_end(&mut buf);
-        }
-        String::from_utf8_lossy(&buf).into_owned()
     }
 
     fn postmaster_pid(&self) -> Option<u32> {
