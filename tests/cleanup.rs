@@ -27,7 +27,7 @@ fn pgtls(args: &[&str]) -> Child {
 /// Scratch directories of `pid` under the temp dir.
 fn scratch_dirs(pid: u32) -> usize {
     let prefix = format!("pgtls-{pid}-");
-    std::fs::read_dir(std::env::temp_dir())
+    std::fs::read_dir(pgtls_harness::cleanup::scratch_base())
         .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&prefix)).count())
         .unwrap_or(0)
 }
@@ -101,5 +101,5 @@ fn a_normal_run_leaves_nothing() {
     let pid = child.id();
     assert!(child.wait().expect("wait").success());
     assert_eq!((servers(pid), scratch_dirs(pid)), (0, 0));
-    assert!(!Path::new(&std::env::temp_dir()).join(format!("pgtls-{pid}-x")).exists());
+    assert!(!Path::new(&pgtls_harness::cleanup::scratch_base()).join(format!("pgtls-{pid}-x")).exists());
 }

@@ -25,8 +25,29 @@ static REGISTRY: Mutex<Registry> =
 
 static INSTALL: Once = Once::new();
 
-/// Prefix of every scratch directory a run creates under the system temp dir.
+/// Prefix of every scratch directory a run creates under [`scratch_base`].
 pub const SCRATCH_PREFIX: &str = "pgtls-";
+
+/// Where scratch directories go: `PGTLS_SCRATCH_DIR`, else `/dev/shm` when it is a writable
+/// tmpfs, else the system temp dir. A run creates and deletes thousands of small files
+/// (certificates, keys, data directories, service files); on ext4 allocating their inodes
+/// costs more than generating them.
+pub fn scratch_base() -> PathBuf {
+    static BASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("PGTLS_SCRATCH_DIR") {
+            return PathBuf::from(dir);
+        }
+        let shm = Path::new("/dev/shm");
+        let tmpfs = nix::sys::statfs::statfs(shm).is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC);
+        if tmpfs && nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK).is_ok() {
+            shm.to_owned()
+        } else {
+            std::env::temp_dir()
+        }
+    })
+    .clone()
+}
 
 /// Docker label carrying the pid of the pgtls process that owns a container.
 pub const OWNER_LABEL: &str = "dev.pgtls.owner-pid";
@@ -109,7 +130,7 @@ fn ensure_reaper() {
         // Close-on-exec: no other child may hold the write end and keep the reaper waiting.
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
         let pid = std::process::id();
-        let tmp = std::env::temp_dir();
+        let tmp = scratch_base();
         let script = format!(
             "read _ignored; ids=$(docker ps -aq --filter label={OWNER_LABEL}={pid} 2>/dev/null); \
              [ -n \"$ids\" ] && docker rm -f $ids >/dev/null 2>&1; rm -rf {}/{SCRATCH_PREFIX}{pid}-*",
@@ -137,7 +158,7 @@ fn ensure_reaper() {
 
 /// Removes scratch directories and containers left by pgtls processes that no longer run.
 pub fn sweep_stale() {
-    let tmp = std::env::temp_dir();
+    let tmp = scratch_base();
     if let Ok(entries) = std::fs::read_dir(&tmp) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -188,7 +209,7 @@ pub struct Scratch {
 impl Scratch {
     pub fn new(label: &str) -> std::io::Result<Scratch> {
         let prefix = format!("{SCRATCH_PREFIX}{}-", std::process::id());
-        let dir = tempfile::Builder::new().prefix(&prefix).suffix(&format!("-{label}")).tempdir()?;
+        let dir = tempfile::Builder::new().prefix(&prefix).suffix(&format!("-{label}")).tempdir_in(scratch_base())?;
         register_dir(dir.path());
         Ok(Scratch { dir: Some(dir) })
     }

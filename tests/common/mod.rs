@@ -175,7 +175,7 @@ const FILTERS: &[(&str, &str)] = &[
     (r#"port \d+"#, "port [port]"),
     (r#"(localhost|127\.0\.0\.1):\d+"#, "$1:[port]"),
     (r#"\b([a-zA-Z][a-zA-Z0-9.-]*\.[a-zA-Z]+):\d{4,5}\b"#, "$1:[port]"),
-    (r#"/tmp/pgtls-[^\s"'/]+"#, "[scratch]"),
+    (r#"(/[^\s"'/]+)*/pgtls-\d+-[^\s"'/]+"#, "[scratch]"),
     (r#"\(pid \d+\)"#, "(pid [pid])"),
 ];
 
