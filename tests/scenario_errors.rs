@@ -1,0 +1,87 @@
+//! Broken scenario files give located errors (file:line:col, key path, hint), never a panic,
+//! and report every problem of a file at once. The messages are snapshotted inline, so a
+//! change in wording or location is a reviewed change.
+
+use std::path::Path;
+
+use pgtls_harness::scenario::{self, ScenarioError};
+
+fn errors(text: &str) -> String {
+    match scenario::load_str(text, Path::new("scenarios/broken.toml"), "broken") {
+        Ok(_) => panic!("the scenario should not load"),
+        Err(ScenarioError { diagnostics }) => diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"),
+    }
+}
+
+const PKI: &str = r#"
+[pki.root]
+ca = true
+[pki.server]
+issuer = "root"
+"#;
+
+#[test]
+fn a_typo_in_a_libpq_keyword_is_located_with_a_hint() {
+    let text = format!("{PKI}\n[[case]]\nname = \"a\"\nclient = {{ ssl-mode = \"require\" }}\nexpect = \"connected\"\n");
+    insta::assert_snapshot!(errors(&text), @r#"scenarios/broken.toml:9:12: failed to load scenario: case[0].client.ssl-mode: unknown libpq keyword `ssl-mode` (hint: did you mean "sslmode"?)"#);
+}
+
+#[test]
+fn an_unknown_key_in_the_file_shape_names_the_expected_keys() {
+    let text = "[[case]]\nname = \"a\"\nexpected = \"connected\"\n";
+    let e = errors(text);
+    assert!(e.starts_with("scenarios/broken.toml:3:1: failed to load scenario"), "{e}");
+    assert!(e.contains("unknown field `expected`") && e.contains("(hint: did you mean \"expect\"?)"), "{e}");
+}
+
+#[test]
+fn bad_enum_values_and_references_are_all_reported_at_once() {
+    let text = format!(
+        "{PKI}\n[server]\nkey_file = {{ owner = \"nobody\" }}\n[server.conf]\nssl_cert_file = \"servr\"\nport = 5432\n\
+         [[case]]\nname = \"a\"\nexpect = \"conected\"\n[[case]]\nname = \"a\"\nclient = {{ sslcrl = \"server\" }}\n\
+         expect = {{ outcome = \"connected\", side = \"middle\" }}\n"
+    );
+    insta::assert_snapshot!(errors(&text), @r#"
+    scenarios/broken.toml:11:1: failed to load scenario: server.conf.port: `port` is set by the harness (hint: remove it; the harness chooses ports, sockets and logging)
+    scenarios/broken.toml:10:1: failed to load scenario: server.conf.ssl_cert_file: unknown PKI entity "servr" (hint: did you mean "server"?)
+    scenarios/broken.toml:8:14: failed to load scenario: server.key_file.owner: unknown owner "nobody" (hint: use "server" (the user the server runs as) or "root")
+    scenarios/broken.toml:14:1: failed to load scenario: case[0].expect.outcome: unknown outcome "conected" (hint: did you mean "connected"?)
+    scenarios/broken.toml:16:1: failed to load scenario: case[1].name: duplicate case name "a"
+    scenarios/broken.toml:17:12: failed to load scenario: case[1].client.sslcrl: "server" is not a CA, so it issues no CRL
+    scenarios/broken.toml:18:35: failed to load scenario: case[1].expect.side: unknown side "middle" (hint: use "client", "server" or "harness")
+    "#);
+}
+
+#[test]
+fn pki_errors_name_the_entity_and_field() {
+    let text = "[pki.server]\nissuer = \"roots\"\n[pki.roots2]\nca = true\n[[case]]\nname = \"a\"\nexpect = \"connected\"\n";
+    let e = errors(text);
+    assert!(e.starts_with("scenarios/broken.toml:2:1: failed to load scenario: pki.server.issuer:"), "{e}");
+    assert!(e.contains("unknown issuer \"roots\""), "{e}");
+}
+
+#[test]
+fn steps_and_versions_are_checked() {
+    let text = "[[case]]\nname = \"a\"\nsteps = [\"reboot\", { set = {}, hba = [] }]\nexpect = \"connected\"\n";
+    let e = errors(text);
+    assert!(e.contains("unknown variant `reboot`, expected `reload` or `restart`"), "{e}");
+    let text = "[[case]]\nname = \"a\"\nrequires = { pg = \"fifteen\" }\nexpect = \"connected\"\n";
+    insta::assert_snapshot!(errors(text), @r#"scenarios/broken.toml:3:14: failed to load scenario: case[0].requires.pg: `fifteen` is not a version comparison (hint: write e.g. ">=14" or ">=14, <17")"#);
+}
+
+#[test]
+fn a_scenario_without_cases_and_a_syntax_error_are_errors_too() {
+    assert!(errors("[server]\nhba = []\n").contains("the scenario has no cases (hint: add at least one [[case]] table)"));
+    let e = errors("[[case]\nname = 1\n");
+    assert!(e.starts_with("scenarios/broken.toml:1:"), "{e}");
+}
+
+#[test]
+fn every_checked_in_scenario_loads() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let files = pgtls_harness::setup::scenario_files(&[root]).expect("scenario files");
+    assert!(!files.is_empty(), "the scenario glob matched nothing");
+    if let Err(errors) = pgtls_harness::setup::load_scenarios(&files) {
+        panic!("{}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"));
+    }
+}
