@@ -36,8 +36,8 @@ pub struct RunArgs {
     /// Image pattern; `{major}` is replaced.
     #[arg(long, env = "PGTLS_IMAGE_PATTERN", default_value = "postgres:{major}")]
     pub image_pattern: String,
-    /// Clients: libpq, rust, or adapter names.
-    #[arg(long, value_delimiter = ',', default_value = "libpq,rust")]
+    /// Clients: libpq, rust, adapter names (default: libpq, rust and every installed adapter).
+    #[arg(long, value_delimiter = ',')]
     pub client: Vec<String>,
     /// psql to use for the libpq client instead of the build under test's.
     #[arg(long)]
@@ -73,7 +73,14 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
 async fn run_async(a: RunArgs) -> anyhow::Result<ExitCode> {
     pgtls_harness::cleanup::sweep_stale();
     let Some(scenarios) = crate::load(&a.paths)? else { return Ok(ExitCode::from(2)) };
-    let choice = ClientChoice { names: a.client.clone(), psql: a.psql.clone() };
+    let mut choice = ClientChoice { psql: a.psql.clone(), ..ClientChoice::default() };
+    if !a.client.is_empty() {
+        choice.names = a.client.clone();
+    } else {
+        for name in pgtls_harness::client::adapter::installed().1 {
+            eprintln!("note: adapter {name} is not installed (see adapters/{name}), so it does not run");
+        }
+    }
     let targets = tokio::task::block_in_place(|| targets(&a, &choice)).map_err(anyhow::Error::msg)?;
     for t in &targets {
         let info = t.backend.info();

@@ -3,8 +3,8 @@
 //! Images come from `PGTLS_IMAGE_PATTERN` (default `postgres:{major}`) for majors 13–19 that
 //! exist locally; nothing is pulled. Without a Docker engine or any image the tests say so and
 //! pass as skipped, unless `PGTLS_REQUIRE_DOCKER=1` (set by .ci/run where an engine runs), which
-//! makes a missing engine or image a failure. Clients: `PGTLS_DOCKER_CLIENTS` (default libpq,
-//! rust; libpq is the image's own psql).
+//! makes a missing engine or image a failure. Clients as in tests/scenarios.rs (libpq is the
+//! image's own psql).
 //!
 //! Snapshots: one shared `@docker` snapshot holds the outcomes of the reference major (15 when
 //! present); a major whose outcomes differ gets its own `@docker-pg<major>` snapshot.

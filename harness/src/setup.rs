@@ -79,8 +79,11 @@ pub struct ClientChoice {
 }
 
 impl Default for ClientChoice {
+    /// libpq, rust, and every installed adapter.
     fn default() -> Self {
-        ClientChoice { names: vec!["libpq".into(), "rust".into()], psql: None }
+        let mut names = vec!["libpq".to_owned(), "rust".to_owned()];
+        names.extend(crate::client::adapter::installed().0);
+        ClientChoice { names, psql: None }
     }
 }
 

@@ -21,20 +21,13 @@ pub fn load(path: &Path) -> Scenario {
     scenario::load_file(path, &root()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Clients for tests: `PGTLS_CLIENTS` (comma-separated) or libpq and rust, plus adapters
-/// whose environment is installed.
+/// Clients for tests: `PGTLS_CLIENTS` (comma-separated), else libpq, rust and every installed
+/// adapter (as `pgtls run` does).
 pub fn clients() -> ClientChoice {
-    let names = match std::env::var("PGTLS_CLIENTS") {
-        Ok(v) => v.split(',').map(str::to_owned).collect(),
-        Err(_) => {
-            let mut v = vec!["libpq".to_owned(), "rust".to_owned()];
-            if Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/asyncpg/.venv/bin/python").exists() {
-                v.push("asyncpg".to_owned());
-            }
-            v
-        }
-    };
-    ClientChoice { names, psql: None }
+    match std::env::var("PGTLS_CLIENTS") {
+        Ok(v) => ClientChoice { names: v.split(',').map(str::to_owned).collect(), psql: None },
+        Err(_) => ClientChoice::default(),
+    }
 }
 
 /// The native targets, probed once per test process.
@@ -88,9 +81,7 @@ pub fn docker_targets() -> Option<Vec<Target>> {
                 "no local image matches {pattern} for majors 13-19 (build them with ci/build-images.sh)"
             ));
         }
-        let names = std::env::var("PGTLS_DOCKER_CLIENTS").unwrap_or_else(|_| "libpq,rust".into());
-        let choice = ClientChoice { names: names.split(',').map(str::to_owned).collect(), psql: None };
-        pgtls_harness::server::docker::targets(&images, &choice)
+        pgtls_harness::server::docker::targets(&images, &clients())
     });
     match result {
         Ok(t) => Some(t.clone()),
@@ -167,7 +158,8 @@ fn serde_yaml_value<T: Serialize>(v: &T) -> String {
     text
 }
 
-/// Redactions applied to snapshots: ports, scratch paths, pids, and OpenSSL's reason for a
+/// Redactions applied to snapshots: ports, scratch paths, image root filesystems (named by
+/// image id, which changes with every image build), pids, and OpenSSL's reason for a
 /// key it could not decrypt: a wrong passphrase yields garbage that depends on the key file's
 /// random salt and IV, so the reason ("bad decrypt", "unsupported", …) varies from run to run.
 const FILTERS: &[(&str, &str)] = &[
@@ -176,6 +168,7 @@ const FILTERS: &[(&str, &str)] = &[
     (r#"(localhost|127\.0\.0\.1):\d+"#, "$1:[port]"),
     (r#"\b([a-zA-Z][a-zA-Z0-9.-]*\.[a-zA-Z]+):\d{4,5}\b"#, "$1:[port]"),
     (r#"(/[^\s"'/]+)*/pgtls-\d+-[^\s"'/]+"#, "[scratch]"),
+    (r#"(/[^\s"'/]+)*/pgtls/rootfs/[0-9a-f]+"#, "[image rootfs]"),
     (r#"\(pid \d+\)"#, "(pid [pid])"),
 ];
 

@@ -115,6 +115,28 @@ pub fn adapters_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("adapters"))
 }
 
+/// Names of the adapters whose program is installed (its command resolves), and the names of
+/// those that are present but not installed.
+pub fn installed() -> (Vec<String>, Vec<String>) {
+    let (mut yes, mut no) = (Vec::new(), Vec::new());
+    let Ok(entries) = std::fs::read_dir(adapters_dir()) else { return (yes, no) };
+    let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.join("adapter.toml").is_file()).collect();
+    dirs.sort();
+    for dir in dirs {
+        let Some(name) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else { continue };
+        let manifest = std::fs::read_to_string(dir.join("adapter.toml")).ok().and_then(|t| toml::from_str::<Manifest>(&t).ok());
+        let program = manifest.as_ref().and_then(|m| m.command.first().cloned()).unwrap_or_default();
+        let found = if program.contains('/') { dir.join(&program).exists() } else { on_path(&program) };
+        if found { yes.push(name) } else { no.push(name) }
+    }
+    (yes, no)
+}
+
+fn on_path(program: &str) -> bool {
+    !program.is_empty()
+        && std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
 /// Loads adapter `name` from the adapters directory.
 pub fn load(name: &str) -> Result<Arc<dyn Client>, String> {
     let dir = adapters_dir().join(name);
