@@ -22,7 +22,8 @@ issuer = "root"
 
 #[test]
 fn a_typo_in_a_libpq_keyword_is_located_with_a_hint() {
-    let text = format!("{PKI}\n[[case]]\nname = \"a\"\nclient = {{ ssl-mode = \"require\" }}\nexpect = \"connected\"\n");
+    let text =
+        format!("{PKI}\n[[case]]\nname = \"a\"\nclient = {{ ssl-mode = \"require\" }}\nexpect = \"connected\"\n");
     insta::assert_snapshot!(errors(&text), @r#"scenarios/broken.toml:9:12: failed to load scenario: case[0].client.ssl-mode: unknown libpq keyword `ssl-mode` (hint: did you mean "sslmode"?)"#);
 }
 
@@ -54,7 +55,8 @@ fn bad_enum_values_and_references_are_all_reported_at_once() {
 
 #[test]
 fn pki_errors_name_the_entity_and_field() {
-    let text = "[pki.server]\nissuer = \"roots\"\n[pki.roots2]\nca = true\n[[case]]\nname = \"a\"\nexpect = \"connected\"\n";
+    let text =
+        "[pki.server]\nissuer = \"roots\"\n[pki.roots2]\nca = true\n[[case]]\nname = \"a\"\nexpect = \"connected\"\n";
     let e = errors(text);
     assert!(e.starts_with("scenarios/broken.toml:2:1: failed to load scenario: pki.server.issuer:"), "{e}");
     assert!(e.contains("unknown issuer \"roots\""), "{e}");
@@ -71,7 +73,9 @@ fn steps_and_versions_are_checked() {
 
 #[test]
 fn a_scenario_without_cases_and_a_syntax_error_are_errors_too() {
-    assert!(errors("[server]\nhba = []\n").contains("the scenario has no cases (hint: add at least one [[case]] table)"));
+    assert!(
+        errors("[server]\nhba = []\n").contains("the scenario has no cases (hint: add at least one [[case]] table)")
+    );
     let e = errors("[[case]\nname = 1\n");
     assert!(e.starts_with("scenarios/broken.toml:1:"), "{e}");
 }
@@ -84,4 +88,30 @@ fn every_checked_in_scenario_loads() {
     if let Err(errors) = pgtls_harness::setup::load_scenarios(&files) {
         panic!("{}", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"));
     }
+}
+
+#[test]
+fn bad_log_patterns_and_client_serial_entities_are_located() {
+    let text = format!(
+        "{PKI}\n[[case]]\nname = \"a\"\nexpect = {{ outcome = \"connected\", client_serial = \"sever\", log_like = [\
+         \"(unclosed\", {{ re = \"ok\", pg = \">=x\" }}], log_unlike = [{{ re = \"ok\", since = \"16\" }}] }}\n"
+    );
+    let e = errors(&text);
+    assert!(e.starts_with("scenarios/broken.toml:9:140: failed to load scenario:"), "{e}");
+    assert!(e.contains("unknown field `since`, expected `re` or `pg`"), "{e}");
+    let text = format!(
+        "{PKI}\n[[case]]\nname = \"a\"\nexpect = {{ outcome = \"connected\", client_serial = \"sever\", log_like = [\
+         \"(unclosed\", {{ re = \"ok\", pg = \">=x\" }}] }}\n"
+    );
+    let e = errors(&text);
+    let lines: Vec<&str> = e.lines().filter(|l| l.contains("failed to load scenario")).collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(
+        lines[0]
+            .contains("case[0].expect.client_serial: unknown PKI entity \"sever\" (hint: did you mean \"server\"?)"),
+        "{e}"
+    );
+    assert!(lines[1].contains("case[0].expect.log_like[0]: invalid regex"), "{e}");
+    assert!(lines[2].contains("case[0].expect.log_like[1].pg:"), "{e}");
+    assert!(lines.iter().all(|l| l.starts_with("scenarios/broken.toml:9:")), "{e}");
 }

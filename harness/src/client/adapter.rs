@@ -120,11 +120,13 @@ pub fn adapters_dir() -> PathBuf {
 pub fn installed() -> (Vec<String>, Vec<String>) {
     let (mut yes, mut no) = (Vec::new(), Vec::new());
     let Ok(entries) = std::fs::read_dir(adapters_dir()) else { return (yes, no) };
-    let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.join("adapter.toml").is_file()).collect();
+    let mut dirs: Vec<PathBuf> =
+        entries.flatten().map(|e| e.path()).filter(|p| p.join("adapter.toml").is_file()).collect();
     dirs.sort();
     for dir in dirs {
         let Some(name) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else { continue };
-        let manifest = std::fs::read_to_string(dir.join("adapter.toml")).ok().and_then(|t| toml::from_str::<Manifest>(&t).ok());
+        let manifest =
+            std::fs::read_to_string(dir.join("adapter.toml")).ok().and_then(|t| toml::from_str::<Manifest>(&t).ok());
         let program = manifest.as_ref().and_then(|m| m.command.first().cloned()).unwrap_or_default();
         let found = if program.contains('/') { dir.join(&program).exists() } else { on_path(&program) };
         if found { yes.push(name) } else { no.push(name) }

@@ -8,14 +8,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::expect::mismatches;
+use super::expect::{Observed, applying, mismatches};
 use super::{CaseResult, ClientResult, RunContext, ScenarioResult, Target, Timings, Verdict};
 use crate::cleanup::Scratch;
 use crate::client::classify::{HbaContext, classify};
 use crate::client::{Client, ClientReport, ConnectRequest, Support};
 use crate::outcome::{Failure, FailureClass, Outcome, Side};
 use crate::pki::Materialized;
-use crate::scenario::{Case, FileRefOr, KeyFilePerms, Requires, Scenario, SettingValue, Step};
+use crate::scenario::{Case, FileRefOr, KeyFilePerms, PgVersion, Requires, Scenario, SettingValue, Step};
 use crate::server::log::ServerEvidence;
 use crate::server::{Backend, Bootstrap, Instance, ServerConfig, ServerInfo, StartFailure};
 
@@ -203,16 +203,30 @@ impl Session {
                 continue;
             }
             let t = Instant::now();
+            // Log expectations see what the steps logged (a reload's complaint) too.
+            let case_offset = self.instance.log_offset();
             let step_error = self.apply_steps(&case.steps).await;
+            // The harness's own connections during the steps are no attempt's.
+            self.note_backends(case_offset);
             result.timings.steps_ms += ms(t);
             let t = Instant::now();
+            let serial = case.expect.client_serial.as_deref().and_then(|e| self.pki.pki().serial(e));
+            let serial = serial.map(|x| x.decimal().to_owned());
             for client in clients {
                 let started = Instant::now();
+                let earlier = case.expect.reads_log().then(|| self.seen_backends.clone());
                 let outcome = match &step_error {
                     Some(e) => Outcome::harness_failure(FailureClass::Unclassified, e.clone()),
                     None => self.attempt(s, case, client.as_ref(), cx).await,
                 };
-                let mut r = ClientResult::judge(s, case, client.name(), outcome, cx);
+                let log = match earlier {
+                    Some(earlier) if !matches!(outcome, Outcome::Skipped { .. }) => {
+                        Some(self.attempt_log(case_offset, &earlier, case, info.version, &outcome).await)
+                    }
+                    _ => None,
+                };
+                let seen = Observed { log: log.as_deref(), client_serial: serial.as_deref(), pg: Some(info.version) };
+                let mut r = ClientResult::judge(s, case, client.name(), outcome, cx, &seen);
                 r.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
                 cr.results.push(r);
                 result.timings.connects += 1;
@@ -284,6 +298,39 @@ impl Session {
             addr: self.instance.endpoint().addr,
         };
         Outcome::Failed(redact_failure(classify(&failure, &ev, &hba), self.scratch.path()))
+    }
+
+    /// The server log reports an attempt's log expectations are checked against: those since
+    /// `offset` (the case's start) of the postmaster and of backends not in `earlier`. Server
+    /// lines can trail the client's view (a failed TLS accept is logged after the alert went
+    /// out), so this waits, bounded, until every `log_like` pattern matches and, for a failed
+    /// attempt, until the server has reported its side of the failure.
+    async fn attempt_log(
+        &mut self,
+        offset: u64,
+        earlier: &BTreeSet<u32>,
+        case: &Case,
+        pg: PgVersion,
+        outcome: &Outcome,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_millis(1000);
+        let pm = self.instance.postmaster_pid();
+        loop {
+            let window = self.instance.log_since(offset);
+            let lines = crate::server::log::report_lines(&window, earlier);
+            let liked = applying(&case.expect.log_like, Some(pg)).all(|re| lines.iter().any(|l| re.is_match(l)));
+            let settled = match outcome {
+                Outcome::Failed(f) if f.side != Side::Harness && f.class != FailureClass::ServerFailedToStart => {
+                    let ev = ServerEvidence::from_window_excluding(&window, pm, earlier);
+                    ev.fatal.is_some() || ev.tls_accept_failed
+                }
+                _ => true,
+            };
+            if (liked && settled) || Instant::now() >= deadline {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// The server evidence of the attempt that started at `offset`. When the client rejected
@@ -452,11 +499,18 @@ impl CaseResult {
 }
 
 impl ClientResult {
-    fn judge(s: &Scenario, case: &Case, client: &str, outcome: Outcome, cx: &RunContext) -> ClientResult {
+    fn judge(
+        s: &Scenario,
+        case: &Case,
+        client: &str,
+        outcome: Outcome,
+        cx: &RunContext,
+        seen: &Observed,
+    ) -> ClientResult {
         let verdict = match &outcome {
             Outcome::Skipped { reason } => Verdict::Skip { reason: reason.clone() },
             o => {
-                let problems = mismatches(&case.expect, o, client);
+                let problems = mismatches(&case.expect, o, client, seen);
                 if problems.is_empty() {
                     Verdict::Pass
                 } else {

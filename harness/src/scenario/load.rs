@@ -11,9 +11,11 @@ use pgtls_certs::PkiSpec;
 
 use super::keywords::{self, HARNESS_SETTINGS, ValueKind, file_setting_kind};
 use super::locate::{KeyPath, SourceMap};
-use super::raw::{RawCase, RawExpect, RawKeyFile, RawMessage, RawRequires, RawScenario, RawStep, RawValue};
+use super::raw::{
+    RawCase, RawExpect, RawKeyFile, RawLogPattern, RawMessage, RawRequires, RawScenario, RawStep, RawValue,
+};
 use super::{
-    Case, ClientSettings, Expectation, ExpectedOutcome, FileOwner, FileRef, FileRefOr, KeyFilePerms,
+    Case, ClientSettings, Expectation, ExpectedOutcome, FileOwner, FileRef, FileRefOr, KeyFilePerms, LogPattern,
     MessageExpectation, PasswordEncryption, Requires, Role, Scenario, ServerSpec, SettingValue, Step, VersionReq,
 };
 use crate::outcome::{FailureClass, Side};
@@ -497,6 +499,16 @@ impl Convert {
         if outcome == ExpectedOutcome::Connected && (raw.sqlstate.is_some() || raw.alert.is_some()) {
             self.error(path, "a connected outcome has no sqlstate or alert", None);
         }
+        let client_serial = raw.client_serial.filter(|name| {
+            let p = path.key("client_serial");
+            if name.contains('+') {
+                self.error(&p, format!("\"{name}\" names several certificates"), Some("name one PKI entity".into()));
+                return false;
+            }
+            self.members(name, &p, false).is_some()
+        });
+        let log_like = self.log_patterns(&raw.log_like, &path.key("log_like"));
+        let log_unlike = self.log_patterns(&raw.log_unlike, &path.key("log_unlike"));
         Expectation {
             outcome,
             sqlstate: raw.sqlstate,
@@ -507,24 +519,50 @@ impl Convert {
             protocol: raw.protocol,
             client_cert: raw.client_cert,
             client_dn: raw.client_dn,
+            client_serial,
+            issuer_dn: raw.issuer_dn,
             user: raw.user,
+            log_like,
+            log_unlike,
         }
     }
 
-    fn message(&mut self, raw: RawMessage, path: &KeyPath) -> Option<MessageExpectation> {
-        let compile = |cx: &mut Self, re: &str, p: &KeyPath| match regex::Regex::new(re) {
+    fn regex(&mut self, re: &str, path: &KeyPath) -> Option<regex::Regex> {
+        match regex::Regex::new(re) {
             Ok(r) => Some(r),
             Err(e) => {
-                cx.error(p, format!("invalid regex: {e}"), None);
+                self.error(path, format!("invalid regex: {e}"), None);
                 None
             }
-        };
+        }
+    }
+
+    fn log_patterns(&mut self, list: &[RawLogPattern], path: &KeyPath) -> Vec<LogPattern> {
+        let mut out = Vec::new();
+        for (i, raw) in list.iter().enumerate() {
+            let p = path.index(i);
+            let pg = match raw.pg.as_deref().map(VersionReq::parse).transpose() {
+                Ok(pg) => pg,
+                Err(msg) => {
+                    self.error(&p.key("pg"), msg, Some("write e.g. \">=16\"".into()));
+                    continue;
+                }
+            };
+            let re_path = if raw.pg.is_some() { p.key("re") } else { p };
+            if let Some(re) = self.regex(&raw.re, &re_path) {
+                out.push(LogPattern { re, pg });
+            }
+        }
+        out
+    }
+
+    fn message(&mut self, raw: RawMessage, path: &KeyPath) -> Option<MessageExpectation> {
         match raw {
-            RawMessage::All(re) => compile(self, &re, path).map(MessageExpectation::All),
+            RawMessage::All(re) => self.regex(&re, path).map(MessageExpectation::All),
             RawMessage::PerClient(map) => {
                 let v: Vec<_> = map
                     .into_iter()
-                    .filter_map(|(client, re)| compile(self, &re, &path.key(&client)).map(|r| (client, r)))
+                    .filter_map(|(client, re)| self.regex(&re, &path.key(&client)).map(|r| (client, r)))
                     .collect();
                 Some(MessageExpectation::PerClient(v))
             }

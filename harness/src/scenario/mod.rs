@@ -215,7 +215,7 @@ pub enum Step {
 }
 
 /// What a case expects of every client.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Expectation {
     pub outcome: ExpectedOutcome,
     pub sqlstate: Option<String>,
@@ -226,7 +226,34 @@ pub struct Expectation {
     pub protocol: Option<String>,
     pub client_cert: Option<bool>,
     pub client_dn: Option<String>,
+    /// The PKI entity whose serial the client certificate must carry.
+    pub client_serial: Option<String>,
+    pub issuer_dn: Option<String>,
     pub user: Option<String>,
+    /// Patterns each of which some report of the attempt's server log must match.
+    pub log_like: Vec<LogPattern>,
+    /// Patterns no report of the attempt's server log may match.
+    pub log_unlike: Vec<LogPattern>,
+}
+
+/// A server-log regex and the server versions it applies to.
+#[derive(Debug, Clone)]
+pub struct LogPattern {
+    pub re: regex::Regex,
+    pub pg: Option<VersionReq>,
+}
+
+impl LogPattern {
+    pub fn applies_to(&self, v: PgVersion) -> bool {
+        self.pg.as_ref().is_none_or(|r| r.matches(v))
+    }
+}
+
+impl Expectation {
+    /// Whether checking needs the attempt's server log.
+    pub fn reads_log(&self) -> bool {
+        !self.log_like.is_empty() || !self.log_unlike.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -94,6 +94,7 @@ pub struct RawCase {
     pub steps: Vec<RawStep>,
     #[serde(default)]
     pub client: BTreeMap<String, RawValue>,
+    #[serde(deserialize_with = "outcome_or_table")]
     pub expect: RawExpect,
 }
 
@@ -191,7 +192,8 @@ impl<'de> Visitor<'de> for StepVisitor {
 }
 
 /// An expectation: a bare outcome name or a table.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawExpect {
     pub outcome: String,
     pub sqlstate: Option<String>,
@@ -202,49 +204,62 @@ pub struct RawExpect {
     pub protocol: Option<String>,
     pub client_cert: Option<bool>,
     pub client_dn: Option<String>,
+    /// A PKI entity whose certificate's serial `pg_stat_ssl.client_serial` must show.
+    pub client_serial: Option<String>,
+    pub issuer_dn: Option<String>,
     pub user: Option<String>,
+    #[serde(default)]
+    pub log_like: Vec<RawLogPattern>,
+    #[serde(default)]
+    pub log_unlike: Vec<RawLogPattern>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawExpectTable {
-    outcome: String,
-    sqlstate: Option<String>,
-    message: Option<RawMessage>,
-    alert: Option<u8>,
-    side: Option<String>,
-    ssl: Option<bool>,
-    protocol: Option<String>,
-    client_cert: Option<bool>,
-    client_dn: Option<String>,
-    user: Option<String>,
+/// `expect = "name"` or `expect = { outcome = "name", … }`.
+fn outcome_or_table<'de, D: Deserializer<'de>>(d: D) -> Result<RawExpect, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = RawExpect;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an outcome name such as \"connected\", or a table with `outcome`")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<RawExpect, E> {
+            Ok(RawExpect { outcome: v.to_owned(), ..RawExpect::default() })
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawExpect, A::Error> {
+            RawExpect::deserialize(de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_any(V)
 }
 
-impl<'de> Deserialize<'de> for RawExpect {
+/// A server-log regex, for every server (`"regex"`) or only for some versions
+/// (`{ re = "regex", pg = ">=16" }`), since what the server logs grows with its version.
+#[derive(Debug)]
+pub struct RawLogPattern {
+    pub re: String,
+    pub pg: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RawLogPattern {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            re: String,
+            pg: Option<String>,
+        }
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = RawExpect;
+            type Value = RawLogPattern;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an outcome name such as \"connected\", or a table with `outcome`")
+                f.write_str("a regex string, or a table { re = \"regex\", pg = \">=16\" }")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawExpect, E> {
-                Ok(RawExpect { outcome: v.to_owned(), ..RawExpect::default() })
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawLogPattern, E> {
+                Ok(RawLogPattern { re: v.to_owned(), pg: None })
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawExpect, A::Error> {
-                let t = RawExpectTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(RawExpect {
-                    outcome: t.outcome,
-                    sqlstate: t.sqlstate,
-                    message: t.message,
-                    alert: t.alert,
-                    side: t.side,
-                    ssl: t.ssl,
-                    protocol: t.protocol,
-                    client_cert: t.client_cert,
-                    client_dn: t.client_dn,
-                    user: t.user,
-                })
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawLogPattern, A::Error> {
+                let t = Table::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawLogPattern { re: t.re, pg: t.pg })
             }
         }
         d.deserialize_any(V)

@@ -68,6 +68,20 @@ pub fn parse(text: &str) -> Vec<LogEntry> {
     out
 }
 
+/// The reports of a log window that `log_like`/`log_unlike` expectations are matched against:
+/// `SEVERITY:  message` for each report, and `DETAIL:  …`/`HINT:  …` lines after it, leaving
+/// out backends of earlier attempts. The log line prefix and SQLSTATE are not part of the
+/// lines, so a pattern does not depend on the harness's log format.
+pub fn report_lines(text: &str, earlier: &std::collections::BTreeSet<u32>) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in parse(text).into_iter().filter(|e| !earlier.contains(&e.pid)) {
+        out.push(format!("{}:  {}", e.severity, e.message));
+        out.extend(e.detail.map(|d| format!("DETAIL:  {d}")));
+        out.extend(e.hint.map(|h| format!("HINT:  {h}")));
+    }
+    out
+}
+
 /// What the server log says about one connection attempt.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerEvidence {
@@ -149,6 +163,16 @@ mod tests {
         let fatal = ev.fatal.unwrap();
         assert_eq!(fatal.sqlstate.as_deref(), Some("28000"));
         assert_eq!(fatal.routine.as_deref(), Some("ClientAuthentication"));
+    }
+
+    #[test]
+    fn report_lines_leave_out_earlier_backends_and_the_prefix() {
+        let earlier = [7801].into_iter().collect();
+        let lines = report_lines(WINDOW, &earlier);
+        assert_eq!(lines, ["FATAL:  connection requires a valid client certificate"]);
+        let all = report_lines(WINDOW, &Default::default());
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[1], "LOG:  could not accept SSL connection: tlsv1 alert unknown ca");
     }
 
     #[test]

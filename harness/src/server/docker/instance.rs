@@ -275,8 +275,9 @@ impl Instance for DockerInstance {
     }
 
     fn postmaster_pid(&self) -> Option<u32> {
-        // The entrypoint execs postgres: the postmaster is PID 1 in the container.
-        Some(1)
+        // The supervisor (PID 1) records the postmaster's PID, as the container sees it, which
+        // is the PID the server log shows.
+        self.state().and_then(|(_, pid)| pid.parse().ok())
     }
 }
 
