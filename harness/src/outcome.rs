@@ -39,6 +39,19 @@ pub struct Connected {
     pub client_cert: Option<ClientCert>,
     /// `current_user` of the session.
     pub user: String,
+    /// What the case's query returned, when the case has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<QueryOutcome>,
+}
+
+/// The result of a case's query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryOutcome {
+    /// Rows as `psql -At` prints them: `|` between columns, `\n` between rows, NULL empty.
+    Rows(String),
+    /// The query failed (the connection stands).
+    Error { sqlstate: Option<String>, message: String },
 }
 
 /// A client certificate as `pg_stat_ssl` shows it.

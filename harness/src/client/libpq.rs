@@ -19,7 +19,7 @@ use futures_util::future::BoxFuture;
 use super::{
     Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, libpq_messages, parse_session,
 };
-use crate::outcome::FailureClass;
+use crate::outcome::{FailureClass, QueryOutcome};
 use crate::scenario::PgVersion;
 
 /// Keyword values that need a newer libpq than the keyword itself.
@@ -132,6 +132,10 @@ impl Client for LibpqClient {
         self.probe(keyword)
     }
 
+    fn runs_queries(&self) -> bool {
+        true
+    }
+
     fn connect<'a>(&'a self, req: &'a ConnectRequest) -> BoxFuture<'a, ClientReport> {
         Box::pin(async move {
             match self.run(req).await {
@@ -155,8 +159,13 @@ impl LibpqClient {
             std_cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))).collect();
         std_cmd.env_clear().envs(kept);
         let mut cmd = tokio::process::Command::from(std_cmd);
-        cmd.args(["-X", "-A", "-t", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-d", "service=pgtls", "-c", SESSION_QUERY])
-            .env("PGSERVICEFILE", &service)
+        cmd.args(["-X", "-A", "-t", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-d", "service=pgtls", "-c", SESSION_QUERY]);
+        if let Some(q) = &req.query {
+            // Verbose errors carry the SQLSTATE ("ERROR:  22023: …"); connection errors are
+            // printed before this takes effect.
+            cmd.args(["-c", "\\set VERBOSITY verbose", "-c", q]);
+        }
+        cmd.env("PGSERVICEFILE", &service)
             .env("PGSYSCONFDIR", &req.scratch)
             .env("HOME", &req.scratch)
             .env("LC_ALL", "C")
@@ -181,10 +190,19 @@ impl LibpqClient {
                 }));
             }
         };
-        if out.status.success() {
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            return Ok(match parse_session(&stdout) {
-                Ok(c) => ClientReport::Connected(c),
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let (session, rows) = stdout.split_once('\n').unwrap_or((&stdout, ""));
+        // The session row printed means psql connected; a later failure is the case query's.
+        let connected = out.status.success() || (req.query.is_some() && parse_session(session).is_ok());
+        if connected {
+            return Ok(match parse_session(session) {
+                Ok(mut c) => {
+                    if req.query.is_some() {
+                        c.query =
+                            Some(query_outcome(out.status.success(), rows, &String::from_utf8_lossy(&out.stderr)));
+                    }
+                    ClientReport::Connected(c)
+                }
                 Err(m) => ClientReport::Failed(ClientFailure {
                     local: Some(FailureClass::Unclassified),
                     message: m,
@@ -194,6 +212,19 @@ impl LibpqClient {
         }
         Ok(ClientReport::Failed(libpq_messages::evidence(&String::from_utf8_lossy(&out.stderr))))
     }
+}
+
+/// The case query's result from psql's output: its rows (`-A -t`), or the error it printed
+/// in verbose form (`ERROR:  22023: message`).
+fn query_outcome(ok: bool, rows: &str, stderr: &str) -> QueryOutcome {
+    if ok {
+        return QueryOutcome::Rows(rows.strip_suffix('\n').unwrap_or(rows).to_owned());
+    }
+    let error = stderr.lines().find_map(|l| l.split_once("ERROR:  ").map(|(_, e)| e)).unwrap_or(stderr.trim());
+    let sqlstate =
+        error.get(..5).filter(|s| s.bytes().all(|b| b.is_ascii_alphanumeric()) && error[5..].starts_with(": "));
+    let message = if sqlstate.is_some() { &error[7..] } else { error };
+    QueryOutcome::Error { sqlstate: sqlstate.map(str::to_owned), message: message.to_owned() }
 }
 
 /// Writes the attempt's connection parameters as a service file (mode 0600).
@@ -217,4 +248,26 @@ fn write_service_file(req: &ConnectRequest) -> Result<PathBuf, String> {
         .map_err(|e| format!("failed to write {}: {e}", path.display()))?;
     f.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_rows_and_verbose_errors_are_read_from_psql_output() {
+        assert_eq!(query_outcome(true, "CA:FALSE|t\n", ""), QueryOutcome::Rows("CA:FALSE|t".into()));
+        assert_eq!(query_outcome(true, "", ""), QueryOutcome::Rows(String::new()));
+        let stderr =
+            "psql:<stdin>:1: ERROR:  22023: invalid X.509 field name: \"invalid\"\nLOCATION:  x, sslinfo.c:1\n";
+        assert_eq!(
+            query_outcome(false, "", stderr),
+            QueryOutcome::Error {
+                sqlstate: Some("22023".into()),
+                message: "invalid X.509 field name: \"invalid\"".into()
+            }
+        );
+        let odd = query_outcome(false, "", "something else");
+        assert_eq!(odd, QueryOutcome::Error { sqlstate: None, message: "something else".into() });
+    }
 }

@@ -31,6 +31,8 @@ pub struct ConnectRequest {
     pub timeout: Duration,
     /// A scratch directory private to this attempt.
     pub scratch: PathBuf,
+    /// The case's query, run after the session query on the same connection.
+    pub query: Option<String>,
 }
 
 impl ConnectRequest {
@@ -52,6 +54,10 @@ pub trait Client: Send + Sync {
     fn name(&self) -> &str;
     /// Whether this client supports `keyword` set to `value`.
     fn supports(&self, keyword: &str, value: &str) -> Support;
+    /// Whether the client runs a case's `query` and reports its result.
+    fn runs_queries(&self) -> bool {
+        false
+    }
     fn connect<'a>(&'a self, req: &'a ConnectRequest) -> BoxFuture<'a, ClientReport>;
 }
 
@@ -122,7 +128,7 @@ pub fn parse_session(json: &str) -> Result<Connected, String> {
         serial: s.client_serial.map(|v| v.to_string().trim_matches('"').to_owned()).unwrap_or_default(),
         issuer_dn: s.issuer_dn.unwrap_or_default(),
     });
-    Ok(Connected { ssl: s.ssl, protocol: s.version, cipher: s.cipher, client_cert, user: row.user })
+    Ok(Connected { ssl: s.ssl, protocol: s.version, cipher: s.cipher, client_cert, user: row.user, query: None })
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Checks an outcome against a case's expectation, graded like sqllogictest's expected
 //! errors: the class always exactly, everything else only where the scenario says.
 
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, QueryOutcome};
 use crate::scenario::{Expectation, ExpectedOutcome, LogPattern, PgVersion};
 
 /// What the harness saw of an attempt besides the client's outcome.
@@ -42,6 +42,18 @@ pub fn mismatches(expect: &Expectation, outcome: &Outcome, client: &str, seen: &
             }
             field(&mut out, "issuer_dn", expect.issuer_dn.as_deref(), cert.map(|x| x.issuer_dn.as_str()));
             field(&mut out, "user", expect.user.as_deref(), Some(c.user.as_str()));
+            let (rows, sqlstate) = match &c.query {
+                Some(QueryOutcome::Rows(r)) => (Some(r.as_str()), None),
+                Some(QueryOutcome::Error { sqlstate, .. }) => (None, Some(sqlstate.as_deref().unwrap_or("(none)"))),
+                None => (None, None),
+            };
+            field(&mut out, "query_result", expect.query_result.as_deref(), rows);
+            field(&mut out, "query_sqlstate", expect.query_sqlstate.as_deref(), sqlstate);
+            if expect.query_sqlstate.is_none()
+                && let Some(QueryOutcome::Error { message, .. }) = &c.query
+            {
+                out.push(format!("the query failed: {message}"));
+            }
         }
         (Outcome::Failed(f), ExpectedOutcome::Failed(_)) => {
             field(&mut out, "sqlstate", expect.sqlstate.as_deref(), f.sqlstate.as_deref());
@@ -117,6 +129,8 @@ mod tests {
             client_serial: None,
             issuer_dn: None,
             user: None,
+            query_result: None,
+            query_sqlstate: None,
             log_like: vec![],
             log_unlike: vec![],
         }

@@ -77,7 +77,7 @@ impl ConfigState {
             Step::Hba(lines) => self.hba = lines.clone(),
             Step::Ident(lines) => self.ident = lines.clone(),
             Step::KeyFile(p) => self.key_file = *p,
-            Step::Reload | Step::Restart => {}
+            Step::Extension(_) | Step::Reload | Step::Restart => {}
         }
     }
 
@@ -115,8 +115,16 @@ pub async fn run(scenario: &Scenario, target: &Target, cx: &RunContext) -> Scena
         Ok(mut session) => {
             session.run_cases(scenario, backend.info(), clients, cx, &mut result).await;
             result.server_log = session.instance.log_since(session.log_start);
-            let (backend_id, bootstrap) = (backend.id(), session.bootstrap.clone());
-            super::pool::give(super::pool::Idle { backend: backend_id, bootstrap, instance: session.into_instance() });
+            if session.pristine {
+                let (backend_id, bootstrap) = (backend.id(), session.bootstrap.clone());
+                super::pool::give(super::pool::Idle {
+                    backend: backend_id,
+                    bootstrap,
+                    instance: session.into_instance(),
+                });
+            } else {
+                session.close().await;
+            }
         }
         Err(e) => result.error = Some(e),
     }
@@ -156,6 +164,8 @@ pub struct Session {
     seen_backends: BTreeSet<u32>,
     attempt_no: usize,
     scratch: Scratch,
+    /// Whether the server holds only what its bootstrap made (steps can add to it).
+    pristine: bool,
 }
 
 impl Session {
@@ -181,7 +191,18 @@ impl Session {
         instance.apply(&state.render(&pki)).await.map_err(|e| e.to_string())?;
         let start_failure = if reused { instance.restart().await.err() } else { instance.start().await.err() };
         timings.server_ms = ms(t);
-        Ok(Session { instance, log_start, bootstrap, pki, state, start_failure, seen_backends, attempt_no: 0, scratch })
+        Ok(Session {
+            instance,
+            log_start,
+            bootstrap,
+            pki,
+            state,
+            start_failure,
+            seen_backends,
+            attempt_no: 0,
+            scratch,
+            pristine: true,
+        })
     }
 
     async fn run_cases(
@@ -205,7 +226,7 @@ impl Session {
             let t = Instant::now();
             // Log expectations see what the steps logged (a reload's complaint) too.
             let case_offset = self.instance.log_offset();
-            let step_error = self.apply_steps(&case.steps).await;
+            let step_error = self.apply_steps(&case.steps, &s.server.databases).await;
             // The harness's own connections during the steps are no attempt's.
             self.note_backends(case_offset);
             result.timings.steps_ms += ms(t);
@@ -237,10 +258,20 @@ impl Session {
     }
 
     /// Applies a case's steps; `Some` describes a harness failure (not an outcome).
-    async fn apply_steps(&mut self, steps: &[Step]) -> Option<String> {
+    async fn apply_steps(&mut self, steps: &[Step], databases: &[String]) -> Option<String> {
         for step in steps {
             self.state.change(step);
             match step {
+                Step::Extension(name) => {
+                    // The server is no longer what the pool promises: it is not given back.
+                    self.pristine = false;
+                    let sql = [format!("CREATE EXTENSION IF NOT EXISTS {}", crate::server::sql_ident(name))];
+                    for db in std::iter::once("postgres").chain(databases.iter().map(String::as_str)) {
+                        if let Err(e) = self.instance.execute_in(db, &sql).await {
+                            return Some(e.to_string());
+                        }
+                    }
+                }
                 Step::Reload => {
                     if let Err(e) = self.instance.apply(&self.state.render(&self.pki)).await {
                         return Some(e.to_string());
@@ -397,7 +428,7 @@ impl Session {
             params.retain(|(k, _)| k != kw);
             params.push(((*kw).to_owned(), value));
         }
-        ConnectRequest { params, secrets, timeout, scratch }
+        ConnectRequest { params, secrets, timeout, scratch, query: case.query.clone() }
     }
 }
 
@@ -435,6 +466,9 @@ fn direct_tls_refused(req: &ConnectRequest, f: &crate::client::ClientFailure, ev
 }
 
 fn unsupported(client: &dyn Client, req: &ConnectRequest) -> Option<String> {
+    if req.query.is_some() && !client.runs_queries() {
+        return Some(format!("client {} does not run case queries", client.name()));
+    }
     req.params.iter().find_map(|(k, v)| match client.supports(k, v) {
         Support::Yes => None,
         Support::No(reason) => Some(reason),

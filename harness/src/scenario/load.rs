@@ -454,7 +454,24 @@ impl Convert {
             raw.steps.into_iter().enumerate().filter_map(|(i, s)| self.step(s, &path.key("steps").index(i))).collect();
         let client = self.client(&raw.client, &path.key("client"), defaults);
         let expect = self.expect(raw.expect, &path.key("expect"));
-        Case { name: raw.name, mirrors: raw.mirrors, source: raw.source, requires, steps, client, expect }
+        if raw.query.is_none() && (expect.query_result.is_some() || expect.query_sqlstate.is_some()) {
+            let key = if expect.query_result.is_some() { "query_result" } else { "query_sqlstate" };
+            self.error(
+                &path.key("expect").key(key),
+                "the case has no query",
+                Some("add `query = \"SELECT …\"` to the case".into()),
+            );
+        }
+        Case {
+            name: raw.name,
+            mirrors: raw.mirrors,
+            source: raw.source,
+            requires,
+            steps,
+            client,
+            query: raw.query,
+            expect,
+        }
     }
 
     fn step(&mut self, raw: RawStep, path: &KeyPath) -> Option<Step> {
@@ -466,6 +483,7 @@ impl Convert {
             RawStep::Hba(lines) => Step::Hba(lines),
             RawStep::Ident(lines) => Step::Ident(lines),
             RawStep::KeyFile(k) => Step::KeyFile(self.key_file(&k, &path.key("key_file"))),
+            RawStep::Extension(name) => Step::Extension(name),
         })
     }
 
@@ -499,6 +517,9 @@ impl Convert {
         if outcome == ExpectedOutcome::Connected && (raw.sqlstate.is_some() || raw.alert.is_some()) {
             self.error(path, "a connected outcome has no sqlstate or alert", None);
         }
+        if outcome != ExpectedOutcome::Connected && (raw.query_result.is_some() || raw.query_sqlstate.is_some()) {
+            self.error(path, "only a connected outcome has a query result", None);
+        }
         let client_serial = raw.client_serial.filter(|name| {
             let p = path.key("client_serial");
             if name.contains('+') {
@@ -522,6 +543,8 @@ impl Convert {
             client_serial,
             issuer_dn: raw.issuer_dn,
             user: raw.user,
+            query_result: raw.query_result,
+            query_sqlstate: raw.query_sqlstate,
             log_like,
             log_unlike,
         }

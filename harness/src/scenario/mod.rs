@@ -199,6 +199,8 @@ pub struct Case {
     pub steps: Vec<Step>,
     /// The scenario's client defaults with the case's overrides applied.
     pub client: ClientSettings,
+    /// SQL each client runs once connected; its result is part of the outcome.
+    pub query: Option<String>,
     pub expect: Expectation,
 }
 
@@ -210,6 +212,8 @@ pub enum Step {
     Hba(Vec<String>),
     Ident(Vec<String>),
     KeyFile(KeyFilePerms),
+    /// `CREATE EXTENSION IF NOT EXISTS` in every database of the scenario (and `postgres`).
+    Extension(String),
     Reload,
     Restart,
 }
@@ -230,6 +234,11 @@ pub struct Expectation {
     pub client_serial: Option<String>,
     pub issuer_dn: Option<String>,
     pub user: Option<String>,
+    /// The case query's result as `psql -At` prints it: `|` between columns, a newline
+    /// between rows, NULL as the empty string.
+    pub query_result: Option<String>,
+    /// The SQLSTATE the case query fails with.
+    pub query_sqlstate: Option<String>,
     /// Patterns each of which some report of the attempt's server log must match.
     pub log_like: Vec<LogPattern>,
     /// Patterns no report of the attempt's server log may match.

@@ -94,6 +94,8 @@ pub struct RawCase {
     pub steps: Vec<RawStep>,
     #[serde(default)]
     pub client: BTreeMap<String, RawValue>,
+    /// SQL each client runs after connecting.
+    pub query: Option<String>,
     #[serde(deserialize_with = "outcome_or_table")]
     pub expect: RawExpect,
 }
@@ -141,6 +143,7 @@ pub enum RawStep {
     Hba(Vec<String>),
     Ident(Vec<String>),
     KeyFile(RawKeyFile),
+    Extension(String),
 }
 
 impl<'de> Deserialize<'de> for RawStep {
@@ -151,7 +154,7 @@ impl<'de> Deserialize<'de> for RawStep {
 
 struct StepVisitor;
 
-const STEP_KEYS: &[&str] = &["set", "reset", "hba", "ident", "key_file"];
+const STEP_KEYS: &[&str] = &["set", "reset", "hba", "ident", "key_file", "extension"];
 
 impl<'de> Visitor<'de> for StepVisitor {
     type Value = RawStep;
@@ -159,7 +162,7 @@ impl<'de> Visitor<'de> for StepVisitor {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(
             "a step: \"reload\", \"restart\", or a table with one of the keys \
-             set, reset, hba, ident, key_file",
+             set, reset, hba, ident, key_file, extension",
         )
     }
 
@@ -179,6 +182,7 @@ impl<'de> Visitor<'de> for StepVisitor {
             "hba" => RawStep::Hba(map.next_value()?),
             "ident" => RawStep::Ident(map.next_value()?),
             "key_file" => RawStep::KeyFile(map.next_value()?),
+            "extension" => RawStep::Extension(map.next_value()?),
             other => return Err(de::Error::unknown_field(other, STEP_KEYS)),
         };
         if let Some(extra) = map.next_key::<String>()? {
@@ -208,6 +212,8 @@ pub struct RawExpect {
     pub client_serial: Option<String>,
     pub issuer_dn: Option<String>,
     pub user: Option<String>,
+    pub query_result: Option<String>,
+    pub query_sqlstate: Option<String>,
     #[serde(default)]
     pub log_like: Vec<RawLogPattern>,
     #[serde(default)]

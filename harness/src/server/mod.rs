@@ -113,8 +113,20 @@ pub trait Instance: Send + Sync {
 
     /// Runs statements as a superuser (the server must be running).
     fn execute<'a>(&'a self, statements: &'a [String]) -> BoxFuture<'a, Result<(), BackendError>> {
+        let db = self.admin_config().get_dbname().unwrap_or("postgres").to_owned();
+        Box::pin(async move { self.execute_in(&db, statements).await })
+    }
+
+    /// Runs statements as a superuser in database `db`.
+    fn execute_in<'a>(&'a self, db: &'a str, statements: &'a [String]) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
-            let c = self.admin().await.map_err(|e| BackendError::new("failed to connect as superuser", e))?;
+            let mut cfg = self.admin_config();
+            cfg.dbname(db);
+            let (c, conn) = cfg
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(|e| BackendError::new(format!("failed to connect as superuser to {db}"), e))?;
+            tokio::spawn(conn);
             for s in statements {
                 c.batch_execute(s).await.map_err(|e| BackendError::new(format!("`{s}` failed"), e))?;
             }

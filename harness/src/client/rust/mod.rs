@@ -22,7 +22,7 @@ use tokio_postgres::config::{ChannelBinding, SslMode, SslNegotiation};
 use self::settings::Settings;
 use self::tls::{AlertReceived, LibpqTls, TlsFailure, TlsTrace};
 use super::{Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, parse_session};
-use crate::outcome::FailureClass;
+use crate::outcome::{Connected, FailureClass, QueryOutcome};
 
 pub use self::names::{NameCheck, check as check_host_name};
 
@@ -49,6 +49,10 @@ impl Client for RustClient {
         }
     }
 
+    fn runs_queries(&self) -> bool {
+        true
+    }
+
     fn connect<'a>(&'a self, req: &'a ConnectRequest) -> BoxFuture<'a, ClientReport> {
         Box::pin(async move {
             let s = match settings::parse(req) {
@@ -64,6 +68,30 @@ impl Client for RustClient {
                 }),
             }
         })
+    }
+}
+
+/// Runs a case query with the simple protocol, so every value arrives as text, and prints it
+/// as `psql -At` does.
+async fn run_query(client: &tokio_postgres::Client, query: &str) -> QueryOutcome {
+    use tokio_postgres::SimpleQueryMessage;
+    match client.simple_query(query).await {
+        Ok(messages) => {
+            let rows: Vec<String> = messages
+                .iter()
+                .filter_map(|m| match m {
+                    SimpleQueryMessage::Row(r) => {
+                        Some((0..r.len()).map(|i| r.get(i).unwrap_or("")).collect::<Vec<_>>().join("|"))
+                    }
+                    _ => None,
+                })
+                .collect();
+            QueryOutcome::Rows(rows.join("\n"))
+        }
+        Err(e) => QueryOutcome::Error {
+            sqlstate: e.code().map(|c| c.code().to_owned()),
+            message: e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned()),
+        },
     }
 }
 
@@ -136,11 +164,15 @@ async fn attempt(s: &Settings, mode: Mode) -> Attempt {
         Ok((client, conn)) => {
             let driver = tokio::spawn(conn);
             let row = client.query_one(SESSION_QUERY, &[]).await;
+            let query = match (&row, &s.query) {
+                (Ok(_), Some(q)) => Some(run_query(&client, q).await),
+                _ => None,
+            };
             drop(client);
             let _ = driver.await;
             let report = match row.map(|r| r.get::<_, String>(0)) {
                 Ok(json) => match parse_session(&json) {
-                    Ok(c) => ClientReport::Connected(c),
+                    Ok(c) => ClientReport::Connected(Connected { query, ..c }),
                     Err(m) => failed(FailureClass::Unclassified, m),
                 },
                 Err(e) => ClientReport::Failed(evidence(&e, s, mode, started, established)),

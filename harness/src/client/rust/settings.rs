@@ -12,6 +12,8 @@ use crate::client::ConnectRequest;
 /// Validated settings for one connection.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The case's query, run after the session query.
+    pub query: Option<String>,
     pub host: String,
     pub hostaddr: Option<IpAddr>,
     pub port: u16,
@@ -104,6 +106,7 @@ pub fn parse(req: &ConnectRequest) -> Result<Settings, String> {
     };
     let port = get("port").parse().map_err(|_| format!("invalid port number: \"{}\"", get("port")))?;
     Ok(Settings {
+        query: req.query.clone(),
         host: get("host"),
         hostaddr,
         port,
