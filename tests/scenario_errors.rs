@@ -115,3 +115,16 @@ fn bad_log_patterns_and_client_serial_entities_are_located() {
     assert!(lines[2].contains("case[0].expect.log_like[1].pg:"), "{e}");
     assert!(lines.iter().all(|l| l.starts_with("scenarios/broken.toml:9:")), "{e}");
 }
+
+#[test]
+fn bad_client_environment_entries_are_located() {
+    let text = format!(
+        "{PKI}\n[[case]]\nname = \"a\"\nenv = {{ \"A=B\" = \"x\", SSL_CERT_FILE = \"${{cert:roots}}\" }}\nexpect = \"connected\"\n"
+    );
+    let e = errors(&text);
+    assert!(e.contains("case[0].env.A=B: `A=B` is not an environment variable name"), "{e}");
+    assert!(
+        e.contains("case[0].env.SSL_CERT_FILE: unknown PKI entity \"roots\" (hint: did you mean \"root\"?)"),
+        "{e}"
+    );
+}

@@ -136,6 +136,10 @@ impl Client for LibpqClient {
         true
     }
 
+    fn supports_env(&self, _name: &str) -> Support {
+        Support::Yes
+    }
+
     fn connect<'a>(&'a self, req: &'a ConnectRequest) -> BoxFuture<'a, ClientReport> {
         Box::pin(async move {
             match self.run(req).await {
@@ -179,6 +183,7 @@ impl LibpqClient {
                 cmd.env(var, v);
             }
         }
+        cmd.envs(req.env.iter().map(|(k, v)| (k, v)));
         let child = cmd.spawn().map_err(|e| format!("failed to run {}: {e}", self.launch.psql.display()))?;
         let out = match tokio::time::timeout(req.timeout, child.wait_with_output()).await {
             Ok(out) => out.map_err(|e| format!("failed to wait for psql: {e}"))?,

@@ -33,6 +33,8 @@ pub struct ConnectRequest {
     pub scratch: PathBuf,
     /// The case's query, run after the session query on the same connection.
     pub query: Option<String>,
+    /// Environment variables the client runs with.
+    pub env: Vec<(String, String)>,
 }
 
 impl ConnectRequest {
@@ -57,6 +59,10 @@ pub trait Client: Send + Sync {
     /// Whether the client runs a case's `query` and reports its result.
     fn runs_queries(&self) -> bool {
         false
+    }
+    /// Whether the client honours environment variable `name`.
+    fn supports_env(&self, name: &str) -> Support {
+        Support::No(format!("client {} takes no environment variables (`{name}`)", self.name()))
     }
     fn connect<'a>(&'a self, req: &'a ConnectRequest) -> BoxFuture<'a, ClientReport>;
 }

@@ -428,7 +428,21 @@ impl Session {
             params.retain(|(k, _)| k != kw);
             params.push(((*kw).to_owned(), value));
         }
-        ConnectRequest { params, secrets, timeout, scratch, query: case.query.clone() }
+        let env = case
+            .env
+            .iter()
+            .map(|(name, pieces)| {
+                let value: String = pieces
+                    .iter()
+                    .map(|p| match p {
+                        SettingValue::Literal(t) => t.clone(),
+                        SettingValue::File(r) => self.pki.client_value(name, r, &scratch),
+                    })
+                    .collect();
+                (name.clone(), value)
+            })
+            .collect();
+        ConnectRequest { params, secrets, timeout, scratch, query: case.query.clone(), env }
     }
 }
 
@@ -468,6 +482,12 @@ fn direct_tls_refused(req: &ConnectRequest, f: &crate::client::ClientFailure, ev
 fn unsupported(client: &dyn Client, req: &ConnectRequest) -> Option<String> {
     if req.query.is_some() && !client.runs_queries() {
         return Some(format!("client {} does not run case queries", client.name()));
+    }
+    if let Some(reason) = req.env.iter().find_map(|(name, _)| match client.supports_env(name) {
+        Support::Yes => None,
+        Support::No(reason) => Some(reason),
+    }) {
+        return Some(reason);
     }
     req.params.iter().find_map(|(k, v)| match client.supports(k, v) {
         Support::Yes => None,

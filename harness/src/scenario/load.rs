@@ -462,6 +462,15 @@ impl Convert {
                 Some("add `query = \"SELECT …\"` to the case".into()),
             );
         }
+        let mut env = Vec::new();
+        for (name, text) in &raw.env {
+            let p = path.key("env").key(name);
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                self.error(&p, format!("`{name}` is not an environment variable name"), None);
+                continue;
+            }
+            env.push((name.clone(), self.placeholders(text, &p)));
+        }
         Case {
             name: raw.name,
             mirrors: raw.mirrors,
@@ -470,6 +479,7 @@ impl Convert {
             steps,
             client,
             query: raw.query,
+            env,
             expect,
         }
     }

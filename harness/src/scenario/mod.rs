@@ -201,6 +201,9 @@ pub struct Case {
     pub client: ClientSettings,
     /// SQL each client runs once connected; its result is part of the outcome.
     pub query: Option<String>,
+    /// Environment variables the client runs with (e.g. `SSL_CERT_FILE` for
+    /// `sslrootcert=system`); placeholders become paths of generated files.
+    pub env: Vec<(String, Vec<SettingValue>)>,
     pub expect: Expectation,
 }
 

@@ -96,6 +96,9 @@ pub struct RawCase {
     pub client: BTreeMap<String, RawValue>,
     /// SQL each client runs after connecting.
     pub query: Option<String>,
+    /// Environment variables of the client (`${cert:…}`-style placeholders allowed).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
     #[serde(deserialize_with = "outcome_or_table")]
     pub expect: RawExpect,
 }

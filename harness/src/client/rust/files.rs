@@ -34,6 +34,36 @@ fn exists(path: &str) -> bool {
     !path.is_empty() && Path::new(path).exists()
 }
 
+/// The `SSL_CERT_FILE` and `SSL_CERT_DIR` a case gives its client.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemEnv<'a> {
+    pub cert_file: Option<&'a str>,
+    pub cert_dir: Option<&'a str>,
+}
+
+/// libpq's `sslrootcert=system` is OpenSSL's `X509_STORE_set_default_paths`: the file named by
+/// `SSL_CERT_FILE` (else the build's default file) and the hashed directories in
+/// `SSL_CERT_DIR` (else the default directory), missing ones ignored. The variables are read
+/// from the case's environment rather than the process's, which the harness shares.
+fn system_store(env: SystemEnv<'_>) -> Result<openssl::x509::store::X509Store, LocalError> {
+    let mut store = X509StoreBuilder::new().map_err(ssl_local)?;
+    if env.cert_file.is_none() && env.cert_dir.is_none() {
+        store.set_default_paths().map_err(ssl_local)?;
+        return Ok(store.build());
+    }
+    // SAFETY: both return pointers to static NUL-terminated strings of the OpenSSL build.
+    let default = |f: unsafe extern "C" fn() -> *const std::ffi::c_char| {
+        unsafe { std::ffi::CStr::from_ptr(f()) }.to_string_lossy().into_owned()
+    };
+    let file = env.cert_file.map_or_else(|| default(openssl_sys::X509_get_default_cert_file), str::to_owned);
+    let dir = env.cert_dir.map_or_else(|| default(openssl_sys::X509_get_default_cert_dir), str::to_owned);
+    let lookup = store.add_lookup(X509Lookup::file()).map_err(ssl_local)?;
+    let _ = lookup.load_cert_file(&file, SslFiletype::PEM);
+    let lookup = store.add_lookup(X509Lookup::hash_dir()).map_err(ssl_local)?;
+    let _ = lookup.add_dir(&dir, SslFiletype::PEM);
+    Ok(store.build())
+}
+
 /// Root certificates and CRLs. Returns whether a root file was loaded (which turns on
 /// verification even for `require`).
 pub fn load_roots(
@@ -42,12 +72,11 @@ pub fn load_roots(
     rootcert: &str,
     crl: &str,
     crldir: &str,
+    system_env: SystemEnv<'_>,
 ) -> Result<bool, LocalError> {
     let verify = matches!(sslmode, "verify-ca" | "verify-full");
     if rootcert == "system" {
-        let mut store = X509StoreBuilder::new().map_err(ssl_local)?;
-        store.set_default_paths().map_err(ssl_local)?;
-        b.set_cert_store(store.build());
+        b.set_cert_store(system_store(system_env)?);
         return Ok(true);
     }
     if !exists(rootcert) {

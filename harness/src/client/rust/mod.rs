@@ -53,6 +53,15 @@ impl Client for RustClient {
         true
     }
 
+    /// OpenSSL reads these two when it loads the system roots (`sslrootcert=system`); the
+    /// client answers those reads from the case's environment instead of the process's.
+    fn supports_env(&self, name: &str) -> Support {
+        match name {
+            "SSL_CERT_FILE" | "SSL_CERT_DIR" => Support::Yes,
+            other => Support::No(format!("the Rust client does not read environment variable `{other}`")),
+        }
+    }
+
     fn connect<'a>(&'a self, req: &'a ConnectRequest) -> BoxFuture<'a, ClientReport> {
         Box::pin(async move {
             let s = match settings::parse(req) {

@@ -14,6 +14,9 @@ use crate::client::ConnectRequest;
 pub struct Settings {
     /// The case's query, run after the session query.
     pub query: Option<String>,
+    /// The case's `SSL_CERT_FILE` and `SSL_CERT_DIR`, for the system roots.
+    pub cert_file_env: Option<String>,
+    pub cert_dir_env: Option<String>,
     pub host: String,
     pub hostaddr: Option<IpAddr>,
     pub port: u16,
@@ -107,6 +110,8 @@ pub fn parse(req: &ConnectRequest) -> Result<Settings, String> {
     let port = get("port").parse().map_err(|_| format!("invalid port number: \"{}\"", get("port")))?;
     Ok(Settings {
         query: req.query.clone(),
+        cert_file_env: req.env.iter().find(|(k, _)| k == "SSL_CERT_FILE").map(|(_, v)| v.clone()),
+        cert_dir_env: req.env.iter().find(|(k, _)| k == "SSL_CERT_DIR").map(|(_, v)| v.clone()),
         host: get("host"),
         hostaddr,
         port,

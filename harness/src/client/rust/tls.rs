@@ -120,7 +120,8 @@ fn context(s: &Settings) -> Result<(SslContext, bool), LocalError> {
         .map_err(|e| files::local(FailureClass::ClientConfigInvalid, e.to_string()))?;
     b.set_max_proto_version(s.max_protocol)
         .map_err(|e| files::local(FailureClass::ClientConfigInvalid, e.to_string()))?;
-    let have_root = files::load_roots(&mut b, &s.sslmode, &s.rootcert, &s.crl, &s.crldir)?;
+    let system = files::SystemEnv { cert_file: s.cert_file_env.as_deref(), cert_dir: s.cert_dir_env.as_deref() };
+    let have_root = files::load_roots(&mut b, &s.sslmode, &s.rootcert, &s.crl, &s.crldir, system)?;
     // libpq: SSL_VERIFY_PEER whenever a root file was loaded, else none (require/prefer/allow).
     b.set_verify(if have_root { SslVerifyMode::PEER } else { SslVerifyMode::NONE });
     let have_cert = s.certmode != "disable" && files::load_client_cert(&mut b, &s.cert, &s.key, &s.sslpassword)?;
