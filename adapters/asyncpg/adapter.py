@@ -4,6 +4,7 @@
 Reads one JSON request on stdin, connects with asyncpg and answers one JSON line on stdout:
 
     {"result": "connected", "session": "<SESSION_QUERY's single text value>"}
+    {"result": "connected", "session": "...", "query": {"rows": "t"}}   (request with "query")
     {"result": "failed", "evidence": {...}}
 
 asyncpg speaks the PostgreSQL protocol in Python and does TLS with Python's ``ssl`` module
@@ -213,7 +214,8 @@ def buffered_alert(attempt: Attempt) -> Optional[ssl.SSLError]:
     here). The failure is the same either way; to report *why*, the adapter reads what is left
     through its duplicate descriptor and feeds it to the session's SSLObject, which decrypts
     the alert record and raises it. This runs after asyncpg has given up and changes nothing it
-    does; the evidence message says when an alert was recovered this way. (The Rust client does
+    does; the adapter's stderr says when an alert was recovered this way (the evidence reads as
+    if asyncpg had read it, so the detail does not depend on the race). (The Rust client does
     the same for the same race.)
     """
     proto, raw = attempt.ssl_protocol, attempt.raw
@@ -272,13 +274,56 @@ def build_dsn(params: dict[str, str]) -> tuple[str, dict[str, str]]:
     return "postgresql://?" + urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote), resolve
 
 
-async def attempt(request: dict[str, Any], loop: HarnessLoop, dsn: str) -> str:
+def copy_text_to_psql(data: bytes) -> str:
+    """COPY's text format as ``psql -At`` prints the same rows: ``|`` between columns, NULL
+    (``\\N``) as the empty string, COPY's backslash escapes undone."""
+    escapes = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r", "\\b": "\b", "\\f": "\f", "\\v": "\v"}
+
+    def field(text: str) -> str:
+        if text == "\\N":
+            return ""
+        out, i = [], 0
+        while i < len(text):
+            pair = text[i:i + 2]
+            if pair in escapes:
+                out.append(escapes[pair])
+                i += 2
+            else:
+                out.append(text[i])
+                i += 1
+        return "".join(out)
+
+    lines = data.decode().split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return "\n".join("|".join(field(f) for f in line.split("\t")) for line in lines)
+
+
+async def run_query(conn: Any, query: str, timeout: float) -> dict[str, Any]:
+    """The case's query, through ``COPY (query) TO STDOUT``: the server renders every value as
+    text, as it does for psql, so no Python type conversion stands in between."""
+    chunks: list[bytes] = []
+
+    async def sink(chunk: bytes) -> None:
+        chunks.append(bytes(chunk))
+
+    try:
+        await asyncio.wait_for(conn.copy_from_query(query, output=sink, format="text"), timeout)
+    except asyncpg.PostgresError as exc:
+        return {"error": {"sqlstate": exc.sqlstate, "message": str(exc)}}
+    return {"rows": copy_text_to_psql(b"".join(chunks))}
+
+
+async def attempt(request: dict[str, Any], loop: HarnessLoop, dsn: str) -> tuple[str, Optional[dict[str, Any]]]:
     timeout = max(request.get("timeout_ms", 10000), 1) / 1000.0
     deadline = time.monotonic() + timeout
     conn = await asyncpg.connect(dsn, timeout=timeout)
+    query = None
     try:
         remaining = max(deadline - time.monotonic(), 0.001)
         value = await asyncio.wait_for(conn.fetchval(request["session_query"]), remaining)
+        if request.get("query") is not None:
+            query = await run_query(conn, request["query"], max(deadline - time.monotonic(), 0.001))
     finally:
         try:
             await asyncio.wait_for(conn.close(), 2)
@@ -286,7 +331,7 @@ async def attempt(request: dict[str, Any], loop: HarnessLoop, dsn: str) -> str:
             conn.terminate()
     if not isinstance(value, str):
         raise TypeError(f"session query returned {type(value).__name__}, not text")
-    return value
+    return value, query
 
 
 def clean_environment(scratch: Optional[str]) -> None:
@@ -309,8 +354,11 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     asyncio.set_event_loop(loop)
     started = time.monotonic()
     try:
-        session = loop.run_until_complete(attempt(request, loop, dsn))
-        return {"result": "connected", "session": session}
+        session, query = loop.run_until_complete(attempt(request, loop, dsn))
+        answer: dict[str, Any] = {"result": "connected", "session": session}
+        if query is not None:
+            answer["query"] = query
+        return answer
     except BaseException as exc:  # noqa: BLE001 - every failure becomes evidence
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise

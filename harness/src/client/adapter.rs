@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
 use super::{Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, parse_session};
-use crate::outcome::FailureClass;
+use crate::outcome::{Connected, FailureClass, QueryOutcome};
 
 /// Protocol version written in every request.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -36,6 +36,9 @@ struct Manifest {
     /// one request per process.
     #[serde(default)]
     persistent: bool,
+    /// The adapter runs a request's `query` and answers its result.
+    #[serde(default)]
+    queries: bool,
 }
 
 /// The request written to the adapter's stdin.
@@ -46,6 +49,9 @@ pub struct Request<'a> {
     pub timeout_ms: u64,
     pub session_query: &'a str,
     pub scratch: &'a Path,
+    /// The case's query, sent only to adapters whose manifest says `queries = true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<&'a str>,
 }
 
 /// The adapter's answer.
@@ -55,6 +61,9 @@ pub enum Response {
     /// The session query's single text value.
     Connected {
         session: String,
+        /// The result of the request's `query`, when it had one.
+        #[serde(default)]
+        query: Option<QueryOutcome>,
     },
     Failed {
         evidence: ClientFailure,
@@ -172,6 +181,7 @@ impl AdapterClient {
             timeout_ms: req.timeout.as_millis() as u64,
             session_query: SESSION_QUERY,
             scratch: &req.scratch,
+            query: req.query.as_deref(),
         };
         let body = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
         let stdout = if self.manifest.persistent {
@@ -183,8 +193,11 @@ impl AdapterClient {
             format!("adapter `{}` answered something that is not a response ({e}): {stdout}", self.name)
         })?;
         Ok(match response {
-            Response::Connected { session } => match parse_session(&session) {
-                Ok(c) => ClientReport::Connected(c),
+            Response::Connected { session, query } => match parse_session(&session) {
+                Ok(_) if req.query.is_some() && query.is_none() => {
+                    return Err(format!("adapter `{}` answered no result for the query", self.name));
+                }
+                Ok(c) => ClientReport::Connected(Connected { query, ..c }),
                 Err(m) => return Err(m),
             },
             Response::Failed { evidence } => ClientReport::Failed(evidence),
@@ -259,6 +272,10 @@ impl AdapterClient {
 impl Client for AdapterClient {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn runs_queries(&self) -> bool {
+        self.manifest.queries
     }
 
     fn supports(&self, keyword: &str, value: &str) -> Support {
