@@ -128,3 +128,16 @@ fn bad_client_environment_entries_are_located() {
         "{e}"
     );
 }
+
+#[test]
+fn file_expectations_stay_inside_the_attempt_directory() {
+    let text = format!(
+        "{PKI}\n[[case]]\nname = \"a\"\nexpect = {{ outcome = \"connected\", files = [{{ name = \"../key.txt\" }}, {{ name = \"/tmp/k\" }}] }}\n"
+    );
+    let e = errors(&text);
+    assert!(
+        e.contains("case[0].expect.files[0].name: `../key.txt` is not a path inside the attempt's directory"),
+        "{e}"
+    );
+    assert!(e.contains("case[0].expect.files[1].name: `/tmp/k` is not a path inside the attempt's directory"), "{e}");
+}

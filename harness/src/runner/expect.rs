@@ -14,6 +14,8 @@ pub struct Observed<'a> {
     pub client_serial: Option<&'a str>,
     /// The server's version, which decides the log patterns that apply.
     pub pg: Option<PgVersion>,
+    /// The attempt's scratch directory, where the client wrote its output files.
+    pub scratch: Option<&'a std::path::Path>,
 }
 
 /// Every way `outcome` misses `expect`, empty when it meets it.
@@ -66,6 +68,22 @@ pub fn mismatches(expect: &Expectation, outcome: &Outcome, client: &str, seen: &
             }
         }
         _ => {}
+    }
+    for f in &expect.files {
+        let meta = seen.scratch.and_then(|d| std::fs::metadata(d.join(&f.name)).ok());
+        field(&mut out, &format!("file {} exists", f.name), f.exists, Some(meta.is_some()));
+        if let Some(want) = f.world_access {
+            use std::os::unix::fs::PermissionsExt;
+            match &meta {
+                Some(m) => field(
+                    &mut out,
+                    &format!("file {} world_access", f.name),
+                    Some(want),
+                    Some(m.permissions().mode() & 0o006 != 0),
+                ),
+                None => out.push(format!("file {}: missing, so its access cannot be checked", f.name)),
+            }
+        }
     }
     if expect.reads_log() {
         let lines = seen.log.unwrap_or_default();
@@ -131,6 +149,7 @@ mod tests {
             user: None,
             query_result: None,
             query_sqlstate: None,
+            files: vec![],
             log_like: vec![],
             log_unlike: vec![],
         }

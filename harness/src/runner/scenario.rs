@@ -246,7 +246,13 @@ impl Session {
                     }
                     _ => None,
                 };
-                let seen = Observed { log: log.as_deref(), client_serial: serial.as_deref(), pg: Some(info.version) };
+                let scratch = self.attempt_dir();
+                let seen = Observed {
+                    log: log.as_deref(),
+                    client_serial: serial.as_deref(),
+                    pg: Some(info.version),
+                    scratch: Some(&scratch),
+                };
                 let mut r = ClientResult::judge(s, case, client.name(), outcome, cx, &seen);
                 r.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
                 cr.results.push(r);
@@ -388,6 +394,11 @@ impl Session {
             .extend(crate::server::log::parse(&window).into_iter().map(|e| e.pid).filter(|p| Some(*p) != pm));
     }
 
+    /// The private directory of the latest attempt (the client's `HOME` and output files).
+    fn attempt_dir(&self) -> std::path::PathBuf {
+        self.scratch.path().join(format!("attempt-{}", self.attempt_no))
+    }
+
     /// Why the server is not running, if it failed to start.
     pub fn start_failure(&self) -> Option<&StartFailure> {
         self.start_failure.as_ref()
@@ -406,7 +417,7 @@ impl Session {
     /// defaulted (`localhost`, the server's address and port, `postgres`, `postgres`).
     pub fn request(&mut self, case: &Case, timeout: Duration) -> ConnectRequest {
         self.attempt_no += 1;
-        let scratch = self.scratch.path().join(format!("attempt-{}", self.attempt_no));
+        let scratch = self.attempt_dir();
         let _ = std::fs::create_dir_all(&scratch);
         let ep = self.instance.endpoint();
         let mut params = vec![

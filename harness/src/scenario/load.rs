@@ -15,8 +15,9 @@ use super::raw::{
     RawCase, RawExpect, RawKeyFile, RawLogPattern, RawMessage, RawRequires, RawScenario, RawStep, RawValue,
 };
 use super::{
-    Case, ClientSettings, Expectation, ExpectedOutcome, FileOwner, FileRef, FileRefOr, KeyFilePerms, LogPattern,
-    MessageExpectation, PasswordEncryption, Requires, Role, Scenario, ServerSpec, SettingValue, Step, VersionReq,
+    Case, ClientSettings, Expectation, ExpectedOutcome, FileExpectation, FileOwner, FileRef, FileRefOr, KeyFilePerms,
+    LogPattern, MessageExpectation, PasswordEncryption, Requires, Role, Scenario, ServerSpec, SettingValue, Step,
+    VersionReq,
 };
 use crate::outcome::{FailureClass, Side};
 use crate::util::did_you_mean;
@@ -538,6 +539,20 @@ impl Convert {
             }
             self.members(name, &p, false).is_some()
         });
+        let mut files = Vec::new();
+        for (i, f) in raw.files.into_iter().enumerate() {
+            let rel = std::path::Path::new(&f.name);
+            if f.name.is_empty() || rel.is_absolute() || rel.components().any(|c| c == std::path::Component::ParentDir)
+            {
+                self.error(
+                    &path.key("files").index(i).key("name"),
+                    format!("`{}` is not a path inside the attempt's directory", f.name),
+                    Some("write the name the client keyword got, e.g. \"key.txt\"".into()),
+                );
+                continue;
+            }
+            files.push(FileExpectation { name: f.name, exists: f.exists, world_access: f.world_access });
+        }
         let log_like = self.log_patterns(&raw.log_like, &path.key("log_like"));
         let log_unlike = self.log_patterns(&raw.log_unlike, &path.key("log_unlike"));
         Expectation {
@@ -555,6 +570,7 @@ impl Convert {
             user: raw.user,
             query_result: raw.query_result,
             query_sqlstate: raw.query_sqlstate,
+            files,
             log_like,
             log_unlike,
         }

@@ -242,10 +242,21 @@ pub struct Expectation {
     pub query_result: Option<String>,
     /// The SQLSTATE the case query fails with.
     pub query_sqlstate: Option<String>,
+    /// Files the client writes into its attempt directory (e.g. a TLS key log).
+    pub files: Vec<FileExpectation>,
     /// Patterns each of which some report of the attempt's server log must match.
     pub log_like: Vec<LogPattern>,
     /// Patterns no report of the attempt's server log may match.
     pub log_unlike: Vec<LogPattern>,
+}
+
+/// What a file the client was told to write must look like after the attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileExpectation {
+    /// Relative to the attempt's scratch directory, as client keywords name output files.
+    pub name: String,
+    pub exists: Option<bool>,
+    pub world_access: Option<bool>,
 }
 
 /// A server-log regex and the server versions it applies to.

@@ -218,9 +218,22 @@ pub struct RawExpect {
     pub query_result: Option<String>,
     pub query_sqlstate: Option<String>,
     #[serde(default)]
+    pub files: Vec<RawFileExpectation>,
+    #[serde(default)]
     pub log_like: Vec<RawLogPattern>,
     #[serde(default)]
     pub log_unlike: Vec<RawLogPattern>,
+}
+
+/// A file the client was told to write (`sslkeylogfile = "key.txt"`), by its name in the
+/// attempt's scratch directory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFileExpectation {
+    pub name: String,
+    pub exists: Option<bool>,
+    /// Whether others (not owner or group) may read or write it.
+    pub world_access: Option<bool>,
 }
 
 /// `expect = "name"` or `expect = { outcome = "name", … }`.
