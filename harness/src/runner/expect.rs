@@ -163,12 +163,12 @@ mod tests {
         let log = vec!["LOG:  connection authenticated: identity=\"CN=a\" method=cert".to_owned()];
         let v15 = crate::scenario::PgVersion::parse("15.18");
         let v17 = crate::scenario::PgVersion::parse("17.2");
-        let seen = |pg| Observed { log: Some(&log), client_serial: None, pg };
+        let seen = |pg| Observed { log: Some(&log), pg, ..Observed::default() };
         assert!(mismatches(&e, &connected(), "libpq", &seen(v15)).is_empty());
         let miss = mismatches(&e, &connected(), "libpq", &seen(v17));
         assert_eq!(miss, ["server log: no report matches /depth 0/"]);
         let log = vec!["LOG:  identity= x".to_owned(), "LOG:  key cannot be reloaded".to_owned()];
-        let seen = Observed { log: Some(&log), client_serial: None, pg: v15 };
+        let seen = Observed { log: Some(&log), pg: v15, ..Observed::default() };
         let miss = mismatches(&e, &connected(), "libpq", &seen);
         assert_eq!(miss.len(), 2, "{miss:?}");
         assert!(miss[1].starts_with("server log: /cannot be reloaded/ matches"), "{miss:?}");
