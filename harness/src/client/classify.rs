@@ -29,7 +29,8 @@ pub struct HbaContext<'a> {
     pub roles: &'a [Role],
     pub user: &'a str,
     pub database: &'a str,
-    pub addr: IpAddr,
+    /// `None` for a Unix-socket connection.
+    pub addr: Option<IpAddr>,
 }
 
 /// Classifies one failed attempt.
@@ -163,7 +164,7 @@ mod tests {
     use crate::server::log::LogEntry;
 
     fn ctx<'a>(lines: &'a [String], user: &'a str, database: &'a str) -> HbaContext<'a> {
-        HbaContext { lines, roles: &[], user, database, addr: "127.0.0.1".parse().unwrap() }
+        HbaContext { lines, roles: &[], user, database, addr: Some("127.0.0.1".parse().unwrap()) }
     }
 
     fn fatal(sqlstate: &str, routine: &str) -> ServerEvidence {

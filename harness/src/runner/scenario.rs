@@ -19,6 +19,9 @@ use crate::scenario::{Case, FileRefOr, KeyFilePerms, PgVersion, Requires, Scenar
 use crate::server::log::ServerEvidence;
 use crate::server::{Backend, Bootstrap, Instance, ServerConfig, ServerInfo, StartFailure};
 
+/// The `host` value that names the server's Unix socket directory.
+pub const SOCKET_HOST: &str = "${socket}";
+
 /// Why requirements are not met, or `None`.
 pub fn unmet(req: &Requires, info: &ServerInfo) -> Option<String> {
     if let Some(pg) = &req.pg
@@ -332,7 +335,11 @@ impl Session {
             roles: &s.server.roles,
             user,
             database: req.get("dbname").unwrap_or(user),
-            addr: self.instance.endpoint().addr,
+            // A host starting with `/` is a socket directory (libpq), unless a hostaddr wins.
+            addr: match (req.get("host"), req.get("hostaddr")) {
+                (Some(h), None) if h.starts_with('/') => None,
+                _ => Some(self.instance.endpoint().addr),
+            },
         };
         Outcome::Failed(redact_failure(classify(&failure, &ev, &hba), self.scratch.path()))
     }
@@ -438,6 +445,21 @@ impl Session {
             }
             params.retain(|(k, _)| k != kw);
             params.push(((*kw).to_owned(), value));
+        }
+        // `host = "${socket}"`: the server's Unix socket (libpq: a host starting with `/` is a
+        // socket directory, and a `hostaddr` would win over it, so the default one goes).
+        if params.iter().any(|(k, v)| k == "host" && v == SOCKET_HOST) {
+            let (dir, port) = ep.socket.clone();
+            for (k, v) in params.iter_mut() {
+                match k.as_str() {
+                    "host" => *v = dir.to_string_lossy().into_owned(),
+                    "port" => *v = port.to_string(),
+                    _ => {}
+                }
+            }
+            if case.client.get("hostaddr").is_none() {
+                params.retain(|(k, _)| k != "hostaddr");
+            }
         }
         let env = case
             .env

@@ -17,7 +17,8 @@ pub struct HbaQuery<'a> {
     pub ssl: bool,
     pub database: &'a str,
     pub user: &'a str,
-    pub addr: IpAddr,
+    /// The client's address; `None` for a Unix-socket connection (`local` lines).
+    pub addr: Option<IpAddr>,
 }
 
 /// A parsed pg_hba line.
@@ -106,23 +107,26 @@ fn tokenize(line: &str) -> Vec<String> {
 
 fn match_line(t: &[String], q: &HbaQuery, roles: &[Role]) -> Result<Option<HbaLine>, String> {
     let ty = t[0].as_str();
+    let tcp = q.addr.is_some();
     let type_ok = match ty {
-        "local" => false,
-        "host" => true,
-        "hostssl" => q.ssl,
-        "hostnossl" => !q.ssl,
+        "local" => !tcp,
+        "host" => tcp,
+        "hostssl" => tcp && q.ssl,
+        "hostnossl" => tcp && !q.ssl,
         "hostgssenc" => false,
-        "hostnogssenc" => true,
+        "hostnogssenc" => tcp,
         other => return Err(format!("unknown connection type `{other}`")),
     };
     let (db, user, rest) = match (t.get(1), t.get(2)) {
         (Some(db), Some(user)) => (db, user, &t[3..]),
         _ => return Err("too few fields".into()),
     };
-    if ty == "local" {
-        return Ok(None);
-    }
-    let (addr_ok, rest) = match_address(rest, q.addr)?;
+    let (addr_ok, rest) = match q.addr {
+        // A local line has no address field.
+        _ if ty == "local" => (true, rest),
+        Some(addr) => match_address(rest, addr)?,
+        None => (false, rest),
+    };
     if !type_ok
         || !addr_ok
         || !match_list(db, q.database, q.user, roles, true)?
@@ -244,11 +248,23 @@ mod tests {
     use super::*;
 
     fn q<'a>(ssl: bool, database: &'a str, user: &'a str) -> HbaQuery<'a> {
-        HbaQuery { ssl, database, user, addr: "127.0.0.1".parse().unwrap() }
+        HbaQuery { ssl, database, user, addr: Some("127.0.0.1".parse().unwrap()) }
     }
 
     fn lines(s: &str) -> Vec<String> {
         s.lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn unix_socket_connections_match_only_local_lines() {
+        let hba = lines("host all all 127.0.0.1/32 trust\nlocal postgres localuser md5\nlocal all all reject");
+        let socket = |user| HbaQuery { ssl: false, database: "postgres", user, addr: None };
+        assert!(
+            matches!(evaluate(&hba, &socket("localuser"), &[]), HbaMatch::Line(l) if l.line_no == 2 && l.method == "md5")
+        );
+        assert!(matches!(evaluate(&hba, &socket("testuser"), &[]), HbaMatch::Line(l) if l.method == "reject"));
+        assert!(matches!(evaluate(&hba, &q(false, "postgres", "localuser"), &[]), HbaMatch::Line(l) if l.line_no == 1));
+        assert_eq!(evaluate(&lines("hostnossl all all all trust"), &socket("x"), &[]), HbaMatch::NoMatch);
     }
 
     #[test]

@@ -153,10 +153,13 @@ pub trait Instance: Send + Sync {
 }
 
 /// A TCP address clients use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub addr: IpAddr,
     pub port: u16,
+    /// The Unix-socket directory as this machine sees it, and the port in the socket's name
+    /// (`.s.PGSQL.<port>`, the server's own port, which differs from a published one).
+    pub socket: (PathBuf, u16),
 }
 
 /// The complete server configuration the runner wants in effect.

@@ -473,7 +473,7 @@ impl Instance for NativeInstance {
     }
 
     fn endpoint(&self) -> Endpoint {
-        Endpoint { addr: std::net::Ipv4Addr::LOCALHOST.into(), port: self.port }
+        Endpoint { addr: std::net::Ipv4Addr::LOCALHOST.into(), port: self.port, socket: (self.socket_dir(), self.port) }
     }
 
     fn postmaster_pid(&self) -> Option<u32> {

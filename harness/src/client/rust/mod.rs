@@ -117,6 +117,11 @@ enum Mode {
 
 /// One or two attempts, as libpq makes them for the `sslmode`.
 async fn connect(s: &Settings) -> ClientReport {
+    // libpq (fe-connect.c, "Don't request SSL or GSSAPI over Unix sockets"): a host that is a
+    // socket directory never negotiates TLS, whatever sslmode says.
+    if s.hostaddr.is_none() && s.host.starts_with('/') {
+        return attempt(s, Mode::Plain).await.report;
+    }
     match s.sslmode.as_str() {
         "disable" => attempt(s, Mode::Plain).await.report,
         "allow" => {

@@ -80,7 +80,7 @@ impl DockerInstance {
 
     fn write_config(&self, config: &ServerConfig) -> std::io::Result<()> {
         let etc = self.host_dir.join("etc");
-        let mut harness = harness_settings(5432, "*", "/var/run/postgresql");
+        let mut harness = harness_settings(5432, "*", &format!("/var/run/postgresql,{MOUNT}/run"));
         harness.push(("hba_file", format!("{MOUNT}/etc/pg_hba.conf")));
         harness.push(("ident_file", format!("{MOUNT}/etc/pg_ident.conf")));
         let files = |name: &str| format!("{MOUNT}/etc/ssl/{name}");
@@ -215,7 +215,9 @@ pub(super) fn loopback_only(hc: &mut HostConfig) {
 /// pg_hba for a container: the harness's line first, then the scenario's lines with loopback
 /// addresses widened to `all` (clients arrive from the Docker bridge, not from 127.0.0.1).
 fn render_hba(lines: &[String]) -> String {
-    let mut out = format!("# written by pgtls\nlocal all all trust\nhost all {ADMIN_ROLE} all trust\n");
+    // Only the image's own superuser over the socket: other roles' socket connections meet the
+    // scenario's lines, as on the native backend.
+    let mut out = format!("# written by pgtls\nlocal all postgres trust\nhost all {ADMIN_ROLE} all trust\n");
     for l in lines {
         out.push_str(&crate::server::hba::widen_loopback(l));
         out.push('\n');
@@ -271,7 +273,13 @@ impl Instance for DockerInstance {
     }
 
     fn endpoint(&self) -> Endpoint {
-        Endpoint { addr: std::net::Ipv4Addr::LOCALHOST.into(), port: self.port }
+        // The server also listens in the bind-mounted run/ directory, so a client on this
+        // machine reaches its Unix socket.
+        Endpoint {
+            addr: std::net::Ipv4Addr::LOCALHOST.into(),
+            port: self.port,
+            socket: (self.host_dir.join("run"), 5432),
+        }
     }
 
     fn postmaster_pid(&self) -> Option<u32> {
