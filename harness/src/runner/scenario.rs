@@ -348,7 +348,7 @@ impl Session {
     /// `offset` (the case's start) of the postmaster and of backends not in `earlier`. Server
     /// lines can trail the client's view (a failed TLS accept is logged after the alert went
     /// out), so this waits, bounded, until every `log_like` pattern matches and, for a failed
-    /// attempt, until the server has reported its side of the failure.
+    /// attempt with `log_unlike` patterns, until the server has reported its side of it.
     async fn attempt_log(
         &mut self,
         offset: u64,
@@ -363,13 +363,15 @@ impl Session {
             let window = self.instance.log_since(offset);
             let lines = crate::server::log::report_lines(&window, earlier);
             let liked = applying(&case.expect.log_like, Some(pg)).all(|re| lines.iter().any(|l| re.is_match(l)));
-            let settled = match outcome {
-                Outcome::Failed(f) if f.side != Side::Harness && f.class != FailureClass::ServerFailedToStart => {
-                    let ev = ServerEvidence::from_window_excluding(&window, pm, earlier);
-                    ev.fatal.is_some() || ev.tls_accept_failed
-                }
-                _ => true,
-            };
+            // Only an absence needs the server's last word on a failed attempt.
+            let settled = case.expect.log_unlike.is_empty()
+                || match outcome {
+                    Outcome::Failed(f) if f.side != Side::Harness && f.class != FailureClass::ServerFailedToStart => {
+                        let ev = ServerEvidence::from_window_excluding(&window, pm, earlier);
+                        ev.fatal.is_some() || ev.tls_accept_failed
+                    }
+                    _ => true,
+                };
             if (liked && settled) || Instant::now() >= deadline {
                 return lines;
             }
