@@ -45,7 +45,7 @@ const PGDATA: &str = "/var/lib/pgtls/data";
 /// Superuser the harness itself connects as (readiness, reloads).
 pub const ADMIN_ROLE: &str = "pgtls_admin";
 /// Bump when the cached-image recipe changes.
-const RECIPE: &str = "v1 initdb.d bootstrap + include /pgtls/etc/pgtls.conf + pgtls_admin";
+const RECIPE: &str = "v2 initdb.d bootstrap + include /pgtls/etc/pgtls.conf + pgtls_admin + data.tar";
 
 /// Whether a Docker engine answers; `Err` says why not.
 pub fn engine_available() -> Result<(), String> {
@@ -173,6 +173,7 @@ impl DockerBackend {
             return Err(format!("{} has no SSL support (ssl_library is empty)", self.image));
         }
         container.stop_with_timeout(Some(30)).await.map_err(|e| e.to_string())?;
+        pack_data_dir(container.id())?;
         let out = Command::new("docker")
             .args(["commit", "--change", &format!("LABEL pgtls.ssl_library={lib}"), container.id(), tag])
             .output()
@@ -204,6 +205,28 @@ impl Backend for DockerBackend {
             Ok(Box::new(inst) as Box<dyn Instance>)
         })
     }
+}
+
+/// Adds the stopped container's data directory to it as one tar file, `{PGDATA}.tar`, which
+/// every instance unpacks onto its tmpfs. Copying the directory itself out of the image's
+/// layer file by file is what made containers slow to start: measured here for a 2,192-file
+/// data directory, `cp -a` 3.9–4.5 s against 0.2–0.3 s for `tar -x` of the same files.
+fn pack_data_dir(container: &str) -> Result<(), String> {
+    let scratch = crate::cleanup::Scratch::new("pack").map_err(|e| e.to_string())?;
+    let tar = scratch.path().join("data.tar");
+    let file = std::fs::File::create(&tar).map_err(|e| format!("failed to create {}: {e}", tar.display()))?;
+    let docker_cp = |args: &[&str], stdout: std::process::Stdio| -> Result<(), String> {
+        let out = Command::new("docker").args(args).stdout(stdout).output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("docker {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        }
+    };
+    // `docker cp CONTAINER:DIR -` writes the directory as a tar stream (entries `data/...`).
+    docker_cp(&["cp", &format!("{container}:{PGDATA}"), "-"], file.into())?;
+    let tar = tar.to_string_lossy().into_owned();
+    docker_cp(&["cp", &tar, &format!("{container}:{PGDATA}.tar")], std::process::Stdio::null())
 }
 
 /// The bootstrap SQL plus the harness's own superuser.
