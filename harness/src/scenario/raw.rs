@@ -236,22 +236,47 @@ pub struct RawFileExpectation {
     pub world_access: Option<bool>,
 }
 
-/// `expect = "name"` or `expect = { outcome = "name", … }`.
-fn outcome_or_table<'de, D: Deserializer<'de>>(d: D) -> Result<RawExpect, D::Error> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = RawExpect;
+/// A value written either as a string or as a table, as several keys allow: `from_str`
+/// builds it from the string, `from_table` from the table's form `M` (whose own derive rejects
+/// unknown keys). `expecting` completes serde's "expected …" in errors.
+fn string_or_table<'de, D, T, M>(
+    d: D,
+    expecting: &'static str,
+    from_str: fn(&str) -> T,
+    from_table: fn(M) -> T,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    M: Deserialize<'de>,
+{
+    struct V<T, M> {
+        expecting: &'static str,
+        from_str: fn(&str) -> T,
+        from_table: fn(M) -> T,
+    }
+    impl<'de, T, M: Deserialize<'de>> Visitor<'de> for V<T, M> {
+        type Value = T;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an outcome name such as \"connected\", or a table with `outcome`")
+            f.write_str(self.expecting)
         }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<RawExpect, E> {
-            Ok(RawExpect { outcome: v.to_owned(), ..RawExpect::default() })
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            Ok((self.from_str)(v))
         }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawExpect, A::Error> {
-            RawExpect::deserialize(de::value::MapAccessDeserializer::new(map))
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            M::deserialize(de::value::MapAccessDeserializer::new(map)).map(self.from_table)
         }
     }
-    d.deserialize_any(V)
+    d.deserialize_any(V { expecting, from_str, from_table })
+}
+
+/// `expect = "name"` or `expect = { outcome = "name", … }`.
+fn outcome_or_table<'de, D: Deserializer<'de>>(d: D) -> Result<RawExpect, D::Error> {
+    string_or_table(
+        d,
+        "an outcome name such as \"connected\", or a table with `outcome`",
+        |v| RawExpect { outcome: v.to_owned(), ..RawExpect::default() },
+        |t: RawExpect| t,
+    )
 }
 
 /// A server-log regex, for every server (`"regex"`) or only for some versions
@@ -270,21 +295,12 @@ impl<'de> Deserialize<'de> for RawLogPattern {
             re: String,
             pg: Option<String>,
         }
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawLogPattern;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a regex string, or a table { re = \"regex\", pg = \">=16\" }")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawLogPattern, E> {
-                Ok(RawLogPattern { re: v.to_owned(), pg: None })
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawLogPattern, A::Error> {
-                let t = Table::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(RawLogPattern { re: t.re, pg: t.pg })
-            }
-        }
-        d.deserialize_any(V)
+        string_or_table(
+            d,
+            "a regex string, or a table { re = \"regex\", pg = \">=16\" }",
+            |v| RawLogPattern { re: v.to_owned(), pg: None },
+            |t: Table| RawLogPattern { re: t.re, pg: t.pg },
+        )
     }
 }
 
@@ -297,20 +313,11 @@ pub enum RawMessage {
 
 impl<'de> Deserialize<'de> for RawMessage {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawMessage;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a regex string, or a table of client name to regex")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawMessage, E> {
-                Ok(RawMessage::All(v.to_owned()))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawMessage, A::Error> {
-                let t = BTreeMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(RawMessage::PerClient(t))
-            }
-        }
-        d.deserialize_any(V)
+        string_or_table(
+            d,
+            "a regex string, or a table of client name to regex",
+            |v| RawMessage::All(v.to_owned()),
+            RawMessage::PerClient,
+        )
     }
 }
