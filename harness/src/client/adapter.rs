@@ -134,22 +134,18 @@ pub fn installed() -> (Vec<String>, Vec<String>) {
     dirs.sort();
     for dir in dirs {
         let Some(name) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else { continue };
-        let manifest =
-            std::fs::read_to_string(dir.join("adapter.toml")).ok().and_then(|t| toml::from_str::<Manifest>(&t).ok());
-        let program = manifest.as_ref().and_then(|m| m.command.first().cloned()).unwrap_or_default();
-        let found = if program.contains('/') { dir.join(&program).exists() } else { on_path(&program) };
+        let found = load_adapter(&name).is_ok_and(|a| a.program_found());
         if found { yes.push(name) } else { no.push(name) }
     }
     (yes, no)
 }
 
-fn on_path(program: &str) -> bool {
-    !program.is_empty()
-        && std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-}
-
 /// Loads adapter `name` from the adapters directory.
 pub fn load(name: &str) -> Result<Arc<dyn Client>, String> {
+    Ok(Arc::new(load_adapter(name)?))
+}
+
+fn load_adapter(name: &str) -> Result<AdapterClient, String> {
     let dir = adapters_dir().join(name);
     let path = dir.join("adapter.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -162,7 +158,7 @@ pub fn load(name: &str) -> Result<Arc<dyn Client>, String> {
     if manifest.command.is_empty() {
         return Err(format!("failed to load {}: `command` is empty", path.display()));
     }
-    Ok(Arc::new(AdapterClient { name: manifest.name.clone(), dir, manifest, idle: std::sync::Mutex::new(Vec::new()) }))
+    Ok(AdapterClient { name: manifest.name.clone(), dir, manifest, idle: std::sync::Mutex::new(Vec::new()) })
 }
 
 impl AdapterClient {
@@ -261,6 +257,15 @@ impl AdapterClient {
         };
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(served);
         Ok(line)
+    }
+
+    /// Whether the manifest's program exists: the resolved path, or a bare name on `PATH`.
+    fn program_found(&self) -> bool {
+        let program = &self.manifest.command[0];
+        if program.contains('/') {
+            return self.resolve(program).exists();
+        }
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
     }
 
     fn resolve(&self, arg: &str) -> PathBuf {
