@@ -77,12 +77,7 @@ pub trait Instance: Send + Sync {
 
     /// A superuser connection.
     fn admin(&self) -> BoxFuture<'_, Result<tokio_postgres::Client, tokio_postgres::Error>> {
-        let cfg = self.admin_config();
-        Box::pin(async move {
-            let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
-            tokio::spawn(conn);
-            Ok(client)
-        })
+        Box::pin(connect_admin(self.admin_config()))
     }
 
     /// Asks the server to reload and waits until it has: a new backend inherits the
@@ -122,11 +117,9 @@ pub trait Instance: Send + Sync {
         Box::pin(async move {
             let mut cfg = self.admin_config();
             cfg.dbname(db);
-            let (c, conn) = cfg
-                .connect(tokio_postgres::NoTls)
+            let c = connect_admin(cfg)
                 .await
                 .map_err(|e| BackendError::new(format!("failed to connect as superuser to {db}"), e))?;
-            tokio::spawn(conn);
             for s in statements {
                 c.batch_execute(s).await.map_err(|e| BackendError::new(format!("`{s}` failed"), e))?;
             }
@@ -267,6 +260,13 @@ pub fn sql_ident(v: &str) -> String {
 /// Quotes an SQL string literal.
 pub fn sql_literal(v: &str) -> String {
     format!("'{}'", v.replace('\'', "''"))
+}
+
+/// Connects the harness's superuser, the connection driven by a task of its own.
+async fn connect_admin(cfg: tokio_postgres::Config) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
 }
 
 /// The SQL that creates roles and databases.
