@@ -198,22 +198,22 @@ impl LibpqClient {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let (session, rows) = stdout.split_once('\n').unwrap_or((&stdout, ""));
         // The session row printed means psql connected; a later failure is the case query's.
-        let connected = out.status.success() || (req.query.is_some() && parse_session(session).is_ok());
-        if connected {
-            return Ok(match parse_session(session) {
-                Ok(mut c) => {
-                    if req.query.is_some() {
-                        c.query =
-                            Some(query_outcome(out.status.success(), rows, &String::from_utf8_lossy(&out.stderr)));
-                    }
-                    ClientReport::Connected(c)
+        let ok = out.status.success();
+        match (ok || req.query.is_some()).then(|| parse_session(session)) {
+            Some(Ok(mut c)) => {
+                if req.query.is_some() {
+                    c.query = Some(query_outcome(ok, rows, &String::from_utf8_lossy(&out.stderr)));
                 }
-                Err(m) => ClientReport::Failed(ClientFailure {
+                return Ok(ClientReport::Connected(c));
+            }
+            Some(Err(m)) if ok => {
+                return Ok(ClientReport::Failed(ClientFailure {
                     local: Some(FailureClass::Unclassified),
                     message: m,
                     ..ClientFailure::default()
-                }),
-            });
+                }));
+            }
+            _ => {}
         }
         Ok(ClientReport::Failed(libpq_messages::evidence(&String::from_utf8_lossy(&out.stderr))))
     }

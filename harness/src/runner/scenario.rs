@@ -230,7 +230,8 @@ impl Session {
             // Log expectations see what the steps logged (a reload's complaint) too.
             let case_offset = self.instance.log_offset();
             let step_error = self.apply_steps(&case.steps, &s.server.databases).await;
-            // The harness's own connections during the steps are no attempt's.
+            // The harness's own connections during the steps are no attempt's (and a previous
+            // attempt's late lines are noted as its own, not the next attempt's).
             self.note_backends(case_offset);
             result.timings.steps_ms += ms(t);
             let t = Instant::now();
