@@ -3,16 +3,25 @@
 //!
 //! The killed runs are real child processes of the `pgtls` binary, signalled while their
 //! servers run; what they left is counted by the pid in scratch-dir names, in postgres command
-//! lines and in the containers' owner label.
-
-mod common;
+//! lines and in the containers' owner label. Without a Docker engine or image the Docker
+//! test ends ignored with that reason, unless `PGTLS_REQUIRE_DOCKER=1`.
 
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+
+fn main() -> std::process::ExitCode {
+    let trials = vec![
+        Trial::test("a_normal_run_leaves_nothing", a_normal_run_leaves_nothing),
+        Trial::test("native_run_killed_by_sigint_sigterm_or_sigkill_leaves_nothing", native_killed_runs),
+        Trial::ignorable_test("docker_run_killed_by_sigint_sigterm_or_sigkill_leaves_no_container", docker_killed_runs),
+    ];
+    libtest_mimic::run(&Arguments::from_args(), trials).exit_code()
+}
 
 fn pgtls(args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_pgtls"))
@@ -80,26 +89,32 @@ fn killed_run_leaves_nothing(signal: Signal, image: Option<&str>) {
     });
 }
 
-#[test]
-fn native_run_killed_by_sigint_sigterm_or_sigkill_leaves_nothing() {
+fn native_killed_runs() -> Result<(), Failed> {
     for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGKILL] {
         killed_run_leaves_nothing(sig, None);
     }
+    Ok(())
 }
 
-#[test]
-fn docker_run_killed_by_sigint_sigterm_or_sigkill_leaves_no_container() {
-    let Some(image) = common::first_local_image() else { return };
+fn docker_killed_runs() -> Result<Completion, Failed> {
+    let image = match pgtls_harness::testing::local_images() {
+        Ok(images) => images[0].clone(),
+        Err(reason) if std::env::var("PGTLS_REQUIRE_DOCKER").as_deref() == Ok("1") => {
+            return Err(format!("Docker is required (PGTLS_REQUIRE_DOCKER=1) but unavailable: {reason}").into());
+        }
+        Err(reason) => return Ok(Completion::ignored_with(format!("Docker unavailable: {reason}"))),
+    };
     for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGKILL] {
         killed_run_leaves_nothing(sig, Some(&image));
     }
+    Ok(Completion::Completed)
 }
 
-#[test]
-fn a_normal_run_leaves_nothing() {
+fn a_normal_run_leaves_nothing() -> Result<(), Failed> {
     let mut child = pgtls(&["run", "scenarios/docs/manual-root-server.toml", "--client", "rust"]);
     let pid = child.id();
     assert!(child.wait().expect("wait").success());
     assert_eq!((servers(pid), scratch_dirs(pid)), (0, 0));
     assert!(!Path::new(&pgtls_harness::cleanup::scratch_base()).join(format!("pgtls-{pid}-x")).exists());
+    Ok(())
 }

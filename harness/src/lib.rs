@@ -14,4 +14,6 @@ pub mod runner;
 pub mod scenario;
 pub mod server;
 pub mod setup;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod util;

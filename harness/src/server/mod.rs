@@ -7,6 +7,7 @@
 //! backend means one new file implementing these two traits plus one line in [`crate::runner`].
 
 pub mod docker;
+pub mod embedded;
 pub mod hba;
 pub mod log;
 pub mod native;

@@ -33,7 +33,8 @@ pub struct Binaries {
 
 impl Binaries {
     /// Finds binaries: `pg_bin`, then `PGTLS_PG_BIN`, then `pg_config --bindir` from PATH, then
-    /// the newest Debian-style `/usr/lib/postgresql/*/bin`.
+    /// the newest Debian-style `/usr/lib/postgresql/*/bin`, then the embedded default (fetched
+    /// once, see [`super::embedded`]).
     pub fn discover(pg_bin: Option<&Path>) -> Result<Binaries, String> {
         let candidates = [
             pg_bin.map(|p| (p.to_owned(), "--pg-bin")),
@@ -50,9 +51,14 @@ impl Binaries {
         if let Some(dir) = newest_debian_bindir() {
             return Binaries::at(&dir);
         }
-        Err("failed to find PostgreSQL binaries: no --pg-bin, no PGTLS_PG_BIN, no pg_config on PATH, \
-             no /usr/lib/postgresql/*/bin (hint: install postgresql or pass --pg-bin DIR)"
-            .into())
+        let dir = super::embedded::bindir().map_err(|e| {
+            format!(
+                "failed to find PostgreSQL binaries: no --pg-bin, no PGTLS_PG_BIN, no pg_config on PATH, no \
+                 /usr/lib/postgresql/*/bin, and the embedded default is unavailable: {e} (hint: install \
+                 postgresql, e.g. `apt-get install postgresql`, or pass --pg-bin DIR)"
+            )
+        })?;
+        Binaries::at(&dir)
     }
 
     fn at(dir: &Path) -> Result<Binaries, String> {

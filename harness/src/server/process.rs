@@ -37,16 +37,21 @@ impl ServerUser {
             let name = User::from_uid(me).ok().flatten().map_or_else(|| me.to_string(), |u| u.name);
             return Ok(ServerUser { name, uid: me, gid: Gid::current(), switch: false });
         }
-        let name = std::env::var("PGTLS_SERVER_USER").unwrap_or_else(|_| "postgres".to_owned());
-        let user = User::from_name(&name)
-            .map_err(|e| format!("failed to look up server user `{name}`: {e}"))?
-            .ok_or_else(|| {
-                format!(
-                    "pgtls runs as root and PostgreSQL refuses to; no user `{name}` exists to run servers as \
-                     (hint: create one with `useradd -r {name}` or set PGTLS_SERVER_USER)"
-                )
-            })?;
-        Ok(ServerUser { name, uid: user.uid, gid: user.gid, switch: true })
+        let explicit = std::env::var("PGTLS_SERVER_USER").ok();
+        let name = explicit.clone().unwrap_or_else(|| "postgres".to_owned());
+        let lookup =
+            |name: &str| User::from_name(name).map_err(|e| format!("failed to look up server user `{name}`: {e}"));
+        let user = match (lookup(&name)?, explicit) {
+            (Some(user), _) => user,
+            (None, Some(_)) => {
+                return Err(format!(
+                    "pgtls runs as root and PostgreSQL refuses to; PGTLS_SERVER_USER names `{name}`, which does \
+                     not exist (hint: create it with `useradd --system {name}` or unset PGTLS_SERVER_USER)"
+                ));
+            }
+            (None, None) => fallback_user(lookup)?,
+        };
+        Ok(ServerUser { name: user.name, uid: user.uid, gid: user.gid, switch: true })
     }
 
     /// A command that will run as this user.
@@ -77,6 +82,23 @@ impl ServerUser {
         }
         nix::unistd::chown(path, Some(uid), Some(gid)).map_err(io::Error::from)
     }
+}
+
+/// As root without a `postgres` user: `nobody`, which every Debian-like system has, with a
+/// one-line notice; the server files are made its own like any server user's.
+fn fallback_user(lookup: impl Fn(&str) -> Result<Option<User>, String>) -> Result<User, String> {
+    static NOTICE: std::sync::Once = std::sync::Once::new();
+    let user = lookup("nobody")?.ok_or(
+        "pgtls runs as root and PostgreSQL refuses to; there is no `postgres` user (nor `nobody`) to run servers \
+         as (hint: create one with `useradd --system --create-home postgres`, or set PGTLS_SERVER_USER)",
+    )?;
+    NOTICE.call_once(|| {
+        eprintln!(
+            "pgtls: running as root without a `postgres` user: test servers run as `nobody` \
+             (create a postgres user or set PGTLS_SERVER_USER to change it)"
+        )
+    });
+    Ok(user)
 }
 
 fn chown_recursive(path: &Path, uid: Uid, gid: Gid) -> io::Result<()> {
