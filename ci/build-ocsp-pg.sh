@@ -63,7 +63,7 @@ image_packages=libssl3,libreadline8,zlib1g,ssl-cert
 image_prefix=/usr/lib/postgresql/$pg_major
 configure_args=(--prefix="$image_prefix" --with-openssl --enable-tap-tests --without-icu)
 build_deps=(build-essential libssl-dev libreadline-dev zlib1g-dev bison flex perl
-	libipc-run-perl pkg-config dpkg-dev patch bzip2)
+	libipc-run-perl libio-pty-perl pkg-config dpkg-dev patch bzip2)
 
 die() { printf 'build-ocsp-pg: error: %s\n' "$*" >&2; exit 1; }
 note() { printf 'build-ocsp-pg: %s\n' "$*" >&2; }
@@ -236,6 +236,7 @@ build_install() {
 	local d
 	for d in "$out"/*/; do
 		d="${d%/}"
+		[ ! -L "$d" ] || continue # current
 		case "$(basename "$d")" in src|"$key") continue ;; esac
 		[ -f "$d/.complete" ] || [ -d "$d/bin" ] || continue
 		rm -rf "$d"
