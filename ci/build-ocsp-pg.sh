@@ -8,20 +8,20 @@
 #    fetched with `apt-get source --download-only` through a private apt configuration
 #    (one deb-src line for sid, with the Signed-By keyring of this machine's Debian
 #    entry; the system's apt sources are left alone), checked against the .dsc's sha256
-#    and cached in ci/build/pg-ocsp/src/.
+#    and cached in $PGTLS_OCSP_BUILD_DIR/src/.
 # 2. Patch: ci/patches/ocsp-stapling/0001-ocsp-stapling.patch, applied with patch -p1
 #    (the build stops if it does not apply cleanly).
 # 3. Build: configure --with-openssl --enable-tap-tests --without-icu, prefix
 #    /usr/lib/postgresql/18 (Debian's layout), binaries linked with
 #    RUNPATH=$ORIGIN/../lib, so that the tree is relocatable: it is installed as
-#    ci/build/pg-ocsp/<key>/{bin,lib,share,include} (and ci/build/pg-ocsp/current ->
+#    $PGTLS_OCSP_BUILD_DIR/<key>/{bin,lib,share,include} (and $PGTLS_OCSP_BUILD_DIR/current ->
 #    <key>), where <key> is a hash of the patch, this script and the source version.
 #    The tree is world-readable, for servers run as an unprivileged user.
 # 4. Image: pgtls/postgres:18-ocsp, built the way ci/build-images.sh builds its images
 #    (no registry: mmdebstrap minbase + `docker load` of a hand-written image config,
 #    entrypoint ci/images/docker-entrypoint.sh, postgres uid 999 in group ssl-cert,
 #    STOPSIGNAL SIGINT, no VOLUME), with two layers: a Debian bookworm root filesystem
-#    with the install's runtime libraries (cached as a tarball in ci/build/pg-ocsp/, keyed
+#    with the install's runtime libraries (cached as a tarball in $PGTLS_OCSP_BUILD_DIR/, keyed
 #    by its own recipe), and the install at /usr/lib/postgresql/18.
 #
 # Each step runs only when its result is missing or its recipe changed; a run with
@@ -38,14 +38,17 @@
 #
 # Environment: PGTLS_DEBIAN_MIRROR, PGTLS_DEBIAN_SECURITY_MIRROR (default: this machine's
 # apt sources), PGTLS_BUILD_TMPDIR (default /dev/shm when it has 3 GiB free),
-# PGTLS_OCSP_IMAGE (default pgtls/postgres:18-ocsp), PGTLS_SERVER_USER.
+# PGTLS_OCSP_IMAGE (default pgtls/postgres:18-ocsp), PGTLS_SERVER_USER, PGTLS_OCSP_BUILD_DIR
+# (default /var/cache/pgtls/pg-ocsp).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 self="$here/$(basename "${BASH_SOURCE[0]}")"
 patch_file="$here/patches/ocsp-stapling/0001-ocsp-stapling.patch"
 entrypoint="$here/images/docker-entrypoint.sh"
-out="$here/build/pg-ocsp"
+# Outside the checkout, so a clean checkout on the same machine (CI) reuses it; readable by the
+# server user, which root's home is not.
+out="${PGTLS_OCSP_BUILD_DIR:-/var/cache/pgtls/pg-ocsp}"
 image="${PGTLS_OCSP_IMAGE:-pgtls/postgres:18-ocsp}"
 jobs="${PGTLS_BUILD_JOBS:-2}"
 server_user="${PGTLS_SERVER_USER:-postgres}"
