@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prove the README's two commands on a fresh machine: a clean Debian 12 root filesystem with
 # only what a Rust developer has (build-essential, pkg-config, libssl-dev, ca-certificates,
-# git, and this host's Rust toolchain mounted read-only), no PostgreSQL, no postgres user, no
+# git, and this host's Rust toolchain mounted read-only; the host's local CA certificates, which
+# the machine's egress proxy needs, are trusted as on any machine of its kind), no PostgreSQL, no postgres user, no
 # Python, no Docker. The repository's committed HEAD is cloned there and the README's
 # commands run exactly as written:
 #
@@ -69,6 +70,11 @@ note "OpenSSL inside: $(docker run --rm "$image" dpkg-query -W -f '${Version}' l
 # shellcheck disable=SC2016
 script='
 set -euo pipefail
+# This machine kind reaches the registries through a TLS-intercepting egress proxy whose CA
+# the host trusts; a fresh machine of the kind trusts it too.
+if ls /host-ca/*.crt >/dev/null 2>&1; then
+	cp /host-ca/*.crt /usr/local/share/ca-certificates/ && update-ca-certificates >/dev/null 2>&1
+fi
 ! command -v psql && ! command -v pg_config && ! ls /usr/lib/postgresql >/dev/null 2>&1 \
 	|| { echo "clean-room: PostgreSQL is present in the clean room" >&2; exit 1; }
 ! id postgres 2>/dev/null || { echo "clean-room: a postgres user exists in the clean room" >&2; exit 1; }
@@ -84,7 +90,7 @@ echo "clean-room: cargo test --workspace --locked: ok in $((SECONDS - t1)) s" >&
 '
 docker run --name "$name" --rm --network host --shm-size 4g \
 	--label dev.pgtls.clean-room=1 \
-	-v "$repo:/repo:ro" -v "$sysroot:/opt/rust:ro" \
+	-v "$repo:/repo:ro" -v "$sysroot:/opt/rust:ro" -v /usr/local/share/ca-certificates:/host-ca:ro \
 	-e PATH=/opt/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	-e CARGO_HOME=/root/.cargo -e CI=true -e INSTA_UPDATE=no -e CARGO_TERM_COLOR=never \
 	"$image" bash -c "$script"

@@ -37,7 +37,13 @@ pub struct Launch {
 impl Launch {
     fn std_command(&self) -> std::process::Command {
         let mut c = match &self.loader {
-            None => std::process::Command::new(&self.psql),
+            None => {
+                let mut c = std::process::Command::new(&self.psql);
+                if let Some(lib) = self.psql.parent().and_then(crate::server::embedded::library_path) {
+                    c.env("LD_LIBRARY_PATH", lib);
+                }
+                c
+            }
             Some((ld, libs, _)) => {
                 let mut c = std::process::Command::new(ld);
                 c.arg("--library-path").arg(libs).arg(&self.psql);

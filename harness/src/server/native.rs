@@ -74,6 +74,16 @@ impl Binaries {
     pub fn program(&self, name: &str) -> PathBuf {
         self.bindir.join(name)
     }
+
+    /// A command running program `name` of this build as `user`, with the libraries the
+    /// embedded build brought along on the library path (its programs also start each other).
+    pub fn command(&self, user: &ServerUser, name: &str) -> std::process::Command {
+        let mut cmd = user.command(self.program(name));
+        if let Some(lib) = super::embedded::library_path(&self.bindir) {
+            cmd.env("LD_LIBRARY_PATH", lib);
+        }
+        cmd
+    }
 }
 
 fn pg_config_bindir() -> Option<PathBuf> {
@@ -118,7 +128,7 @@ impl NativeBackend {
     pub fn new(bins: Binaries) -> Result<NativeBackend, String> {
         let user = ServerUser::detect()?;
         let cache = cache_dir();
-        let version_text = run_text(&user, bins.program("postgres"), &["--version"])?;
+        let version_text = run_text(&user, &bins, "postgres", &["--version"])?;
         let version = PgVersion::parse(&version_text)
             .ok_or_else(|| format!("failed to parse `postgres --version` output: {version_text}"))?;
         let settings = describe_config(&user, &bins)?;
@@ -211,8 +221,8 @@ pub(crate) fn template_key_of(parts: &[&str]) -> String {
     hex::encode(&h.finish()[..8])
 }
 
-fn run_text(user: &ServerUser, program: PathBuf, args: &[&str]) -> Result<String, String> {
-    let mut cmd = user.command(&program);
+fn run_text(user: &ServerUser, bins: &Binaries, program: &str, args: &[&str]) -> Result<String, String> {
+    let mut cmd = bins.command(user, program);
     cmd.args(args);
     let out = process::run(&mut cmd).map_err(|e| format!("failed to run {}: {e}", process::describe(&cmd)))?;
     if !out.status.success() {
@@ -222,7 +232,7 @@ fn run_text(user: &ServerUser, program: PathBuf, args: &[&str]) -> Result<String
 }
 
 fn describe_config(user: &ServerUser, bins: &Binaries) -> Result<BTreeSet<String>, String> {
-    let text = run_text(user, bins.program("postgres"), &["--describe-config"])?;
+    let text = run_text(user, bins, "postgres", &["--describe-config"])?;
     Ok(text.lines().filter_map(|l| l.split('\t').next()).filter(|s| !s.is_empty()).map(str::to_owned).collect())
 }
 
@@ -233,7 +243,7 @@ const SSL_LIBRARY_FILE: &str = "ssl_library";
 fn initdb(user: &ServerUser, bins: &Binaries, tmp: &Path) -> Result<(), String> {
     user.chown_tree(tmp).map_err(|e| e.to_string())?;
     let data = tmp.join("data");
-    let mut cmd = user.command(bins.program("initdb"));
+    let mut cmd = bins.command(user, "initdb");
     cmd.args(["-N", "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-instructions"]);
     cmd.arg("-D").arg(&data);
     // --wal-segsize (PG 11+) shrinks pg_wal from 16 MB to 1 MB: every instance copies it.
@@ -242,7 +252,7 @@ fn initdb(user: &ServerUser, bins: &Binaries, tmp: &Path) -> Result<(), String> 
     if !out.status.success() {
         return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }
-    let lib = run_text(user, bins.program("postgres"), &["-D", &data.to_string_lossy(), "-C", "ssl_library"])?;
+    let lib = run_text(user, bins, "postgres", &["-D", &data.to_string_lossy(), "-C", "ssl_library"])?;
     std::fs::write(tmp.join(SSL_LIBRARY_FILE), lib).map_err(|e| e.to_string())?;
     let conf = data.join("postgresql.conf");
     let mut text = std::fs::read_to_string(&conf).map_err(|e| e.to_string())?;
@@ -377,7 +387,7 @@ impl NativeInstance {
         let log =
             File::options().create(true).append(true).open(&self.log_path).map_err(|e| start_err(e.to_string()))?;
         let log2 = log.try_clone().map_err(|e| start_err(e.to_string()))?;
-        let mut cmd = self.user.command(self.bins.program("postgres"));
+        let mut cmd = self.bins.command(&self.user, "postgres");
         cmd.arg("-D").arg(&self.data).stdin(Stdio::null()).stdout(log).stderr(log2);
         let offset = self.log_offset();
         let child = process::spawn_tied(cmd).map_err(|e| start_err(format!("failed to spawn postgres: {e}")))?;
