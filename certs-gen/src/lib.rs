@@ -91,8 +91,9 @@
 //! The signer's certificate is embedded by default, also for the issuing CA (as the
 //! `openssl ocsp` responder does), because OpenSSL 3.0's `OCSP_basic_verify` finds the signer
 //! only among the response's certificates and the caller's extra stack, never in the trust
-//! store: a client that passes no extra certificates (PostgreSQL's stapling patch) could not
-//! check a CA-signed response otherwise. `embed_signer = false` makes that case.
+//! store: a client whose extra stack is what the server sent (PostgreSQL's stapling patch)
+//! could not check a response signed by a root CA otherwise. `embed_signer = false` makes that
+//! case.
 //!
 //! Responses are built with OpenSSL's responder functions (`OCSP_basic_add1_status`,
 //! `OCSP_basic_sign`) through `openssl-sys`; see `ocsp.rs` for why not RustCrypto's

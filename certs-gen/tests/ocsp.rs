@@ -1,7 +1,8 @@
 //! OCSP responses, checked by two independent readers: the `openssl ocsp` CLI (`-respin`, as
 //! an OCSP client checks a response it fetched) and the openssl crate's `OcspResponse` API with
-//! the acceptance rules of PostgreSQL's stapling patch (empty extra-certificate stack, the root
-//! file as the store, SHA-1 CertID of the leaf, no clock leeway).
+//! the acceptance rules of PostgreSQL's stapling patch (the server's certificates, here the leaf
+//! alone, as the extra stack, the root file as the store, SHA-1 CertID of the leaf, no clock
+//! leeway).
 
 mod common;
 
@@ -142,8 +143,9 @@ fn cli(pki: &Pki, response: &str, cert: &str, issuer: &str, trust: &[&str]) -> S
 }
 
 /// The verdict of PostgreSQL's stapling patch, replayed with the openssl crate: parse, status
-/// successful, a basic response, `OCSP_basic_verify(basic, <no certs>, roots, 0)`, the SHA-1
-/// CertID of `leaf` under `issuer`, status good, `OCSP_check_validity(…, 0, -1)`.
+/// successful, a basic response, `OCSP_basic_verify(basic, <what the server sent: the leaf>,
+/// roots, 0)`, the SHA-1 CertID of `leaf` under `issuer`, status good,
+/// `OCSP_check_validity(…, 0, -1)`.
 fn patch_verdict(pki: &Pki, response: &str, leaf: &str, issuer: &str, root: &str) -> Result<(), String> {
     let der = std::fs::read(pki.ocsp_path(response).unwrap()).unwrap();
     let resp = OcspResponse::from_der(&der).map_err(|_| "unparsable".to_owned())?;
@@ -154,9 +156,10 @@ fn patch_verdict(pki: &Pki, response: &str, leaf: &str, issuer: &str, root: &str
     let mut store = X509StoreBuilder::new().unwrap();
     store.add_cert(load_cert(&pki.cert_path(root).unwrap())).unwrap();
     let store = store.build();
-    let none = Stack::new().unwrap();
-    basic.verify(&none, &store, OcspFlag::empty()).map_err(|e| format!("verify: {e}"))?;
     let leaf = load_cert(&pki.cert_path(leaf).unwrap());
+    let mut sent = Stack::new().unwrap();
+    sent.push(leaf.clone()).unwrap();
+    basic.verify(&sent, &store, OcspFlag::empty()).map_err(|e| format!("verify: {e}"))?;
     let issuer = load_cert(&pki.cert_path(issuer).unwrap());
     let id = OcspCertId::from_cert(MessageDigest::sha1(), &leaf, &issuer).unwrap();
     let status = basic.find_status(&id).ok_or("no status for the certificate")?;
@@ -260,9 +263,9 @@ fn signers_outside_the_rules_are_rejected() {
 }
 
 /// OpenSSL 3.0 looks the signer up in the response's own certificates and the extra stack
-/// only, never in the store, so a client passing no extra certificates (the patch) cannot
-/// check a response that leaves the CA's certificate out; `openssl ocsp` retries with its
-/// `-issuer` and accepts it. This is why the signer is embedded by default.
+/// only, never in the store, so a client passing what the server sent (the patch) cannot
+/// check a response that leaves the root CA's certificate out; `openssl ocsp` retries with
+/// its `-issuer` and accepts it. This is why the signer is embedded by default.
 #[test]
 fn a_response_without_its_signer_needs_the_signer_from_elsewhere() {
     let (_d, pki) = generated();

@@ -264,14 +264,12 @@ impl Outcome {
 /// A client's verdict on the OCSP staple it required, as a code: the Rust client decides it
 /// with the openssl crate's OCSP API, libpq's is read from the stapling patch's message
 /// contract (`client/libpq_messages.rs`). The checks run in this order, first failure wins:
-/// root store present, staple present, parsable, successful, basic response, signature and
-/// responder (`OCSP_basic_verify`), a status for the leaf's SHA-1 CertID, the status, the
-/// times (`OCSP_check_validity` without leeway or maximum age).
+/// staple present, parsable, successful, basic response, a root store and verified issuer,
+/// signature and responder (`OCSP_basic_verify`), a status for the leaf's SHA-1 CertID, the
+/// status, the times (`OCSP_check_validity` without leeway or maximum age).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OcspVerdict {
-    /// No root certificate to verify a staple against (`sslmode=require` without a root file).
-    NoRootCert,
     /// The server stapled nothing.
     StapleMissing,
     /// The staple is not a DER `OCSPResponse`.
@@ -280,7 +278,11 @@ pub enum OcspVerdict {
     Unsuccessful,
     /// A successful response without a basic response.
     NoBasicResponse,
-    /// `OCSP_basic_verify` against the client's root store failed.
+    /// No root certificate to verify a staple against (`sslmode=require` without a root file),
+    /// or no issuer in the verified chain (the leaf is itself the trust anchor).
+    NoRootCert,
+    /// `OCSP_basic_verify` against the client's root store (the certificates the server sent
+    /// as untrusted helpers) failed.
     Untrusted,
     /// No SingleResponse for the server certificate's CertID.
     WrongCert,

@@ -50,7 +50,8 @@ pub struct OcspSpec {
     /// `true`: the file holds bytes that are not DER at all.
     #[serde(default)]
     pub malformed: bool,
-    /// Whether the signer's certificate goes into the response's `certs`. Absent: `true`.
+    /// Whether the signer's certificate goes into the response's `certs`. Absent: `true`
+    /// (OpenSSL's verifier never takes the signer from the trust store).
     pub embed_signer: Option<bool>,
     /// How the response names its responder. Absent: `name`.
     pub responder_id: Option<ResponderIdKind>,

@@ -47,6 +47,9 @@ const OCSP_TABLE: &[(&str, OcspVerdict)] = &[
     (r"stapled OCSP response contains no basic response", OcspVerdict::NoBasicResponse),
     (r"could not verify the stapled OCSP response", OcspVerdict::Untrusted),
     (r"stapled OCSP response has no status for the server certificate", OcspVerdict::WrongCert),
+    // Outside the contract list: the patch's words for a CertID it cannot build, in which
+    // case no status for the certificate can be found either.
+    (r"could not compute the OCSP certificate ID of the server certificate", OcspVerdict::WrongCert),
     (r"server certificate is revoked according to the stapled OCSP response", OcspVerdict::Revoked),
     (r"server certificate status is unknown according to the stapled OCSP response", OcspVerdict::StatusUnknown),
     (r"stapled OCSP response has expired", OcspVerdict::Expired),

@@ -27,7 +27,7 @@ use super::{Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, 
 use crate::outcome::{Connected, FailureClass, QueryOutcome};
 
 pub use self::names::{NameCheck, check as check_host_name};
-pub use self::ocsp::judge_response as judge_ocsp_response;
+pub use self::ocsp::{Peer as OcspPeer, judge_response as judge_ocsp_response};
 
 /// tokio-postgres + OpenSSL, driven with libpq semantics.
 #[derive(Debug, Default)]

@@ -4,22 +4,24 @@
 //! the server's chain was verified and whether or not anything was stapled (must-staple). A
 //! rejection returns an error from the callback, so OpenSSL aborts with "ocsp callback failure"
 //! and an internal_error alert exactly as when libpq's callback returns -1; the reason is kept
-//! as an [`OcspVerdict`] code beside it. The checks and their order are the patch's contract:
-//! a root store (a staple cannot be judged without one, the decision for `sslmode=require`
-//! without a root file), a staple, parsable, `successful`, a basic response,
-//! `OCSP_basic_verify` with no extra certificates against the connection's own store, a status
-//! for the SHA-1 CertID of the leaf under the next certificate of the verified chain (leaf
-//! only), `good`, and `OCSP_check_validity` with no leeway and no maximum age.
+//! as an [`OcspVerdict`] code beside it. The checks and their order are the patch's
+//! (`ocsp_status_cb` in fe-secure-openssl.c): a staple, parsable, `successful`, a basic
+//! response, a root store and a verified chain of at least two certificates (without them the
+//! response can be neither verified nor matched: the decision for `sslmode=require` without a
+//! root file), `OCSP_basic_verify` against the connection's own store with the certificates
+//! the server sent as untrusted helpers, a status for the SHA-1 CertID of the leaf under the
+//! next certificate of the verified chain (leaf only), `good`, and `OCSP_check_validity` with
+//! no leeway and no maximum age.
 
 use std::sync::{Arc, Mutex};
 
 use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
-use openssl::ocsp::{OcspCertId, OcspCertStatus, OcspFlag, OcspResponse, OcspResponseStatus};
+use openssl::ocsp::{OcspBasicResponse, OcspCertId, OcspCertStatus, OcspFlag, OcspResponse, OcspResponseStatus};
 use openssl::ssl::{SslContextBuilder, SslRef};
-use openssl::stack::Stack;
-use openssl::x509::X509Ref;
+use openssl::stack::{Stack, StackRef};
 use openssl::x509::store::X509StoreRef;
+use openssl::x509::{X509, X509Ref};
 
 use crate::outcome::OcspVerdict;
 
@@ -29,6 +31,17 @@ pub type VerdictSlot = Arc<Mutex<Option<OcspVerdict>>>;
 /// `OCSP_R_STATUS_EXPIRED` and `OCSP_R_STATUS_NOT_YET_VALID` (openssl/ocsperr.h).
 const STATUS_EXPIRED: i32 = 125;
 const STATUS_NOT_YET_VALID: i32 = 126;
+
+/// What the client knows about the server when it judges the staple.
+pub struct Peer<'a> {
+    /// The verified chain's leaf and the certificate after it; `None` when there is no root
+    /// file (nothing was verified) or the leaf is itself the trust anchor.
+    pub leaf_and_issuer: Option<(&'a X509Ref, &'a X509Ref)>,
+    /// The certificates the server sent: they may help find the responder and its issuers,
+    /// and are not trusted by themselves.
+    pub sent: &'a StackRef<X509>,
+    pub roots: &'a X509StoreRef,
+}
 
 /// Makes every connection of `b` require a staple; `have_root` says whether a root file was
 /// loaded into its store.
@@ -45,28 +58,21 @@ pub fn require_staple(b: &mut SslContextBuilder, have_root: bool, slot: VerdictS
 }
 
 fn judge(ssl: &SslRef, have_root: bool) -> Result<(), OcspVerdict> {
-    if !have_root {
-        return Err(OcspVerdict::NoRootCert);
-    }
     let staple = ssl.ocsp_status().ok_or(OcspVerdict::StapleMissing)?;
-    let chain = ssl.verified_chain();
-    let leaf = chain.and_then(|c| c.get(0));
-    // A server certificate that is itself the trust anchor has no issuer to name in a CertID.
-    let issuer = chain.and_then(|c| c.get(1));
-    let (Some(leaf), Some(issuer)) = (leaf, issuer) else { return Err(OcspVerdict::WrongCert) };
-    judge_response(staple, leaf, issuer, ssl.ssl_context().cert_store())
+    let chain = ssl.verified_chain().filter(|_| have_root);
+    let leaf_and_issuer = chain.and_then(|c| Some((c.get(0)?, c.get(1)?)));
+    let none = Stack::new().map_err(|_| OcspVerdict::Untrusted)?;
+    let sent = ssl.peer_cert_chain().unwrap_or(&none);
+    judge_response(staple, &Peer { leaf_and_issuer, sent, roots: ssl.ssl_context().cert_store() })
 }
 
-/// The verdict on a stapled response `der` about `leaf`, issued by `issuer`, given the roots.
-pub fn judge_response(der: &[u8], leaf: &X509Ref, issuer: &X509Ref, roots: &X509StoreRef) -> Result<(), OcspVerdict> {
-    let response = OcspResponse::from_der(der).map_err(|_| OcspVerdict::Unparsable)?;
-    if response.status() != OcspResponseStatus::SUCCESSFUL {
-        return Err(OcspVerdict::Unsuccessful);
-    }
-    let basic = response.basic().map_err(|_| OcspVerdict::NoBasicResponse)?;
-    // No extra certificates, as the patch passes NULL: the signer must be in the response.
-    let none = Stack::new().map_err(|_| OcspVerdict::Untrusted)?;
-    basic.verify(&none, roots, OcspFlag::empty()).map_err(|_| OcspVerdict::Untrusted)?;
+/// The verdict on a stapled response `der`.
+pub fn judge_response(der: &[u8], peer: &Peer<'_>) -> Result<(), OcspVerdict> {
+    let basic = basic_response(der)?;
+    let (leaf, issuer) = peer.leaf_and_issuer.ok_or(OcspVerdict::NoRootCert)?;
+    basic.verify(peer.sent, peer.roots, OcspFlag::empty()).map_err(|_| OcspVerdict::Untrusted)?;
+    // The patch reports a CertID it cannot compute in words of its own; no status can be
+    // found for the certificate then, which is this verdict.
     let id = OcspCertId::from_cert(MessageDigest::sha1(), leaf, issuer).map_err(|_| OcspVerdict::WrongCert)?;
     let status = basic.find_status(&id).ok_or(OcspVerdict::WrongCert)?;
     if status.status == OcspCertStatus::REVOKED {
@@ -76,6 +82,14 @@ pub fn judge_response(der: &[u8], leaf: &X509Ref, issuer: &X509Ref, roots: &X509
         return Err(OcspVerdict::StatusUnknown);
     }
     status.check_validity(0, None).map_err(|e| validity_verdict(&e))
+}
+
+fn basic_response(der: &[u8]) -> Result<OcspBasicResponse, OcspVerdict> {
+    let response = OcspResponse::from_der(der).map_err(|_| OcspVerdict::Unparsable)?;
+    if response.status() != OcspResponseStatus::SUCCESSFUL {
+        return Err(OcspVerdict::Unsuccessful);
+    }
+    response.basic().map_err(|_| OcspVerdict::NoBasicResponse)
 }
 
 /// What libpq's patch says for a verdict (its message contract), for the detail only.
@@ -179,9 +193,12 @@ malformed = true
         roots.add_cert(cert(&pki, "root")).unwrap();
         let roots = roots.build();
         let (leaf, issuer) = (cert(&pki, "server"), cert(&pki, "root"));
+        let mut sent = Stack::new().unwrap();
+        sent.push(leaf.clone()).unwrap();
+        let peer = Peer { leaf_and_issuer: Some((&leaf, &issuer)), sent: &sent, roots: &roots };
         let verdict = |name: &str| {
             let der = std::fs::read(pki.ocsp_path(name).unwrap()).unwrap();
-            judge_response(&der, &leaf, &issuer, &roots).err()
+            judge_response(&der, &peer).err()
         };
         assert_eq!(verdict("good"), None);
         assert_eq!(verdict("revoked"), Some(OcspVerdict::Revoked));
@@ -193,5 +210,8 @@ malformed = true
         assert_eq!(verdict("try-later"), Some(OcspVerdict::Unsuccessful));
         assert_eq!(verdict("no-basic"), Some(OcspVerdict::NoBasicResponse));
         assert_eq!(verdict("not-der"), Some(OcspVerdict::Unparsable));
+        let unverified = Peer { leaf_and_issuer: None, ..peer };
+        let der = std::fs::read(pki.ocsp_path("good").unwrap()).unwrap();
+        assert_eq!(judge_response(&der, &unverified), Err(OcspVerdict::NoRootCert));
     }
 }
