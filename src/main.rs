@@ -24,7 +24,7 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Validate scenario files without starting anything.
     Check(CheckArgs),
-    /// Write a scenario's certificates, keys, bundles and CRLs for manual use.
+    /// Write a scenario's certificates, keys, bundles, CRLs and OCSP responses for manual use.
     Certs(CertsArgs),
     /// Start a scenario's server and print a connection string per case; stop on Ctrl-C.
     Serve(serve::ServeArgs),

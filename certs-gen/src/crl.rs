@@ -1,9 +1,10 @@
 //! Building and signing v2 CRLs (CRL number, AKI, per-entry reason codes).
 //!
 //! The openssl crate's `X509CrlBuilder` covers the CRL itself; the one gap is an extension on a
-//! revoked entry (the reasonCode), which this module adds through `openssl-sys` in the single
-//! `unsafe` block of the crate. Every CA gets a CRL, also an empty one: PostgreSQL sets
-//! `X509_V_FLAG_CRL_CHECK_ALL`, which fails a chain when any CA in it has no CRL.
+//! revoked entry (the reasonCode), which this module adds through `openssl-sys` in one small
+//! `unsafe` block (the crate's others build OCSP responses). Every CA gets a CRL, also an
+//! empty one: PostgreSQL sets `X509_V_FLAG_CRL_CHECK_ALL`, which fails a chain when any CA in
+//! it has no CRL.
 
 use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::asn1::{Asn1Integer, Asn1Object, Asn1OctetString};

@@ -1,8 +1,10 @@
-//! The crate's one error type: where in the spec something failed (entity, field) plus a kind.
+//! The crate's one error type: where in the spec something failed (entity or OCSP response,
+//! field) plus a kind.
 //!
 //! Spec problems and generation problems share one type so the harness has a single thing to
-//! map back to a TOML line: `Error::entity()` names the `[pki.<entity>]` table and
-//! `Error::field()` the key inside it (or a top-level key such as `bundles`).
+//! map back to a TOML line: `Error::entity()` names the `[pki.<entity>]` table,
+//! `Error::response()` the `[ocsp.<name>]` table, and `Error::field()` the key inside it (or a
+//! top-level key such as `bundles`).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -17,13 +19,24 @@ pub struct Error(Box<Inner>);
 #[derive(Debug)]
 struct Inner {
     entity: Option<String>,
+    response: Option<String>,
     field: Option<String>,
     kind: ErrorKind,
 }
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind) -> Self {
-        Error(Box::new(Inner { entity: None, field: None, kind }))
+        Error(Box::new(Inner { entity: None, response: None, field: None, kind }))
+    }
+
+    pub(crate) fn at_response(mut self, name: &str) -> Self {
+        self.0.response = Some(name.to_owned());
+        self
+    }
+
+    /// The OCSP response (key of `[ocsp]`) the error is about, if any.
+    pub fn response(&self) -> Option<&str> {
+        self.0.response.as_deref()
     }
 
     pub(crate) fn at_entity(mut self, entity: &str) -> Self {
@@ -55,9 +68,14 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("failed to generate pki: ")?;
-        match (&self.0.entity, &self.0.field) {
-            (Some(e), Some(k)) => write!(f, "entity {e:?}, field {k:?}: ")?,
-            (Some(e), None) => write!(f, "entity {e:?}: ")?,
+        let table = match (&self.0.response, &self.0.entity) {
+            (Some(r), _) => Some(format!("OCSP response {r:?}")),
+            (None, Some(e)) => Some(format!("entity {e:?}")),
+            (None, None) => None,
+        };
+        match (table, &self.0.field) {
+            (Some(t), Some(k)) => write!(f, "{t}, field {k:?}: ")?,
+            (Some(t), None) => write!(f, "{t}: ")?,
             (None, Some(k)) => write!(f, "field {k:?}: ")?,
             (None, None) => {}
         }

@@ -1,4 +1,5 @@
-//! Turning a [`Plan`] into keys, certificates and CRLs in memory (no file I/O but the key cache).
+//! Turning a [`Plan`] into keys, certificates, CRLs and OCSP responses in memory (no file I/O
+//! but the key cache).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,20 +13,24 @@ use crate::cert::{self, Signer};
 use crate::crl::{self, Entry};
 use crate::error::{Error, ErrorKind};
 use crate::keys::{self, KeyType};
-use crate::plan::{Node, Plan};
+use crate::ocsp;
+use crate::plan::{Node, OcspBasic, OcspContent, Plan};
 
-/// Keys, certificates and CRLs, indexed like `plan.nodes`.
+/// Keys, certificates and CRLs, indexed like `plan.nodes`; response files like
+/// `plan.responses`.
 pub(crate) struct Material {
     pub keys: Vec<PKey<Private>>,
     pub certs: Vec<Option<X509>>,
     pub crls: Vec<Option<X509Crl>>,
+    pub responses: Vec<Vec<u8>>,
 }
 
 pub(crate) fn materialize(plan: &Plan, cache: Option<&Path>) -> Result<Material, Error> {
     let keys = load_keys(plan, cache)?;
     let certs = issue_all(plan, &keys)?;
     let crls = sign_crls(plan, &keys, &certs)?;
-    Ok(Material { keys, certs, crls })
+    let responses = sign_responses(plan, &keys, &certs)?;
+    Ok(Material { keys, certs, crls, responses })
 }
 
 /// One key per owner, shared by every entity that reuses it (never fetched twice, so a cache
@@ -117,6 +122,42 @@ fn sign_crls(plan: &Plan, keys: &[PKey<Private>], certs: &[Option<X509>]) -> Res
         crls.push(Some(crl));
     }
     Ok(crls)
+}
+
+fn sign_responses(plan: &Plan, keys: &[PKey<Private>], certs: &[Option<X509>]) -> Result<Vec<Vec<u8>>, Error> {
+    let mut out = Vec::with_capacity(plan.responses.len());
+    for r in &plan.responses {
+        let at = |e| Error::new(ErrorKind::crypto("build the OCSP response", e)).at_response(&r.name);
+        let bytes = match &r.content {
+            OcspContent::Malformed => ocsp::MALFORMED.to_vec(),
+            OcspContent::Bare(status) => ocsp::bare(*status).map_err(at)?,
+            OcspContent::Basic(b) => {
+                let parties = parties(plan, b, keys, certs).map_err(|what| {
+                    Error::new(ErrorKind::conflict(format!("internal error: {what}"))).at_response(&r.name)
+                })?;
+                ocsp::signed(b, &parties).map_err(at)?
+            }
+        };
+        out.push(bytes);
+    }
+    Ok(out)
+}
+
+fn parties<'a>(
+    plan: &Plan,
+    b: &OcspBasic,
+    keys: &'a [PKey<Private>],
+    certs: &'a [Option<X509>],
+) -> Result<ocsp::Parties<'a>, &'static str> {
+    let cert = |i: usize| certs[i].as_deref().ok_or("a response names an entity without a certificate");
+    let signer_type = plan.nodes[b.signer].key_type;
+    Ok(ocsp::Parties {
+        cert: cert(b.cert)?,
+        issuer: cert(b.issuer)?,
+        signer: cert(b.signer)?,
+        signer_key: &keys[b.signer],
+        md: signer_type.takes_hash().then(|| cert::digest(b.hash, signer_type)),
+    })
 }
 
 /// Revoked certificates listed by CA `ca`, one entry per serial.

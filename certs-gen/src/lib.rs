@@ -1,7 +1,8 @@
-//! Declarative X.509 PKI generation for TLS scenarios: CAs, leaves, keys, CRLs and bundles.
+//! Declarative X.509 PKI generation for TLS scenarios: CAs, leaves, keys, CRLs, bundles and
+//! OCSP responses.
 //!
 //! A scenario's `[pki]` table names entities; each becomes `<name>.crt` + `<name>.key`, every
-//! CA also `<name>.crl`. Names, subjects, SANs and serials are deterministic, so snapshots of
+//! CA also `<name>.crl`; its `[ocsp]` table names responses, each `<name>.resp`. Names, subjects, SANs and serials are deterministic, so snapshots of
 //! a run are stable; validity is relative to the run's clock, so nothing ever expires in CI
 //! unless a scenario asks for it.
 //!
@@ -73,13 +74,39 @@
 //! we reproduce does this). OpenSSL matches CRL entries only against certificates from the
 //! CRL's issuer, so such an entry changes no verification result; it only shapes the CRL.
 //!
+//! # OCSP responses
+//!
+//! `[ocsp.<name>]` ([`OcspSpec`], added with [`PkiSpec::add_ocsp_responses`]) describes one
+//! DER `OCSPResponse` about the certificate of entity `for`, as a responder would have
+//! answered: `status` (`good` default, `revoked` with `reason` and `revocation_time`,
+//! `unknown`), `signer` (default: the CertID issuer, i.e. the issuing CA; or a delegated
+//! responder with EKU OCSPSigning, or anything else as a negative), `issuer` (the certificate
+//! whose name and key go into the SHA-1 CertID; default the issuer of `for`), `this_update`
+//! (default `-1h`), `next_update` (default `+7d`; `"none"` leaves it out), `produced_at`
+//! (default `now`), `embed_signer` (default `true`), `responder_id` (`name` default, or
+//! `key`), `hash`. `response_status` other than `successful`, `response_bytes = false` and
+//! `malformed = true` (bytes that are not DER) make a response without a signed part; setting
+//! a field of the signed part for them is an error.
+//!
+//! The signer's certificate is embedded by default, also for the issuing CA (as the
+//! `openssl ocsp` responder does), because OpenSSL 3.0's `OCSP_basic_verify` finds the signer
+//! only among the response's certificates and the caller's extra stack, never in the trust
+//! store: a client whose extra stack is what the server sent (PostgreSQL's stapling patch)
+//! could not check a response signed by a root CA otherwise. `embed_signer = false` makes that
+//! case.
+//!
+//! Responses are built with OpenSSL's responder functions (`OCSP_basic_add1_status`,
+//! `OCSP_basic_sign`) through `openssl-sys`; see `ocsp.rs` for why not RustCrypto's
+//! `x509-ocsp`. Like certificates they are signed afresh each run, their times relative to
+//! the run's clock (ECDSA signatures differ between runs; the content does not).
+//!
 //! Keys are cached per (key type, entity name) in memory and, with
 //! [`GenerateOptions::key_cache`], on disk; certificates and CRLs are signed afresh each run.
 //!
 //! # Why OpenSSL and not rcgen
 //!
-//! Certificates are built with the `openssl` crate and CRLs with its CRL builder plus one
-//! small `openssl-sys` call. rcgen was ruled out: its `DistinguishedName` is a map, so it cannot
+//! Certificates are built with the `openssl` crate, CRLs with its CRL builder plus one small
+//! `openssl-sys` call, and OCSP responses with OpenSSL's responder functions. rcgen was ruled out: its `DistinguishedName` is a map, so it cannot
 //! express repeated attribute types (`CN=ssltestuser-dn,OU=Testing,OU=Engineering,O=PGDG` from
 //! PostgreSQL's own suite, `DC=example,DC=com`); it cannot generate RSA keys under ring, cannot
 //! load RSA-PSS keys, and writes Ed25519 keys as PKCS#8 v2, which OpenSSL 3.0 rejects. The
@@ -92,6 +119,7 @@ mod error;
 mod generate;
 mod hint;
 mod keys;
+mod ocsp;
 mod output;
 mod pki;
 mod plan;
@@ -111,8 +139,8 @@ pub use keys::{KeyFormat, KeyType};
 pub use pki::{FileKind, Manifest, ManifestEntry, Pki};
 pub use serial::Serial;
 pub use spec::{
-    CrlSpec, EntitySpec, ExtendedKeyUsage, ExtraKey, HashAlg, KeySource, KeyUsage, PkiSpec, RESERVED_KEYS, Revocation,
-    RevocationReason, SerialSpec,
+    CrlSpec, EntitySpec, ExtendedKeyUsage, ExtraKey, HashAlg, KeySource, KeyUsage, OcspCertStatus, OcspResponses,
+    OcspSpec, PkiSpec, RESERVED_KEYS, ResponderIdKind, ResponseStatus, Revocation, RevocationReason, SerialSpec,
 };
 
 /// How to generate.

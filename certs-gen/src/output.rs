@@ -78,6 +78,7 @@ pub(crate) fn write(plan: &Plan, m: &Material, out_dir: &Path) -> Result<Pki, Er
         bundles: Default::default(),
         crl_files: Default::default(),
         crl_dirs: Default::default(),
+        responses: Default::default(),
     };
     for (i, node) in plan.nodes.iter().enumerate() {
         let files = write_entity(&mut w, plan, m, i, &mut pki)?;
@@ -86,6 +87,7 @@ pub(crate) fn write(plan: &Plan, m: &Material, out_dir: &Path) -> Result<Pki, Er
     write_bundles(&mut w, plan, m, &mut pki)?;
     write_crl_files(&mut w, plan, m, &mut pki)?;
     write_crl_dirs(&mut w, plan, m, &mut pki)?;
+    write_responses(&mut w, plan, m, &mut pki)?;
     pki.manifest.files = w.files;
     write_manifest(&pki)?;
     Ok(pki)
@@ -225,6 +227,23 @@ fn write_crl_dirs(w: &mut Writer<'_>, plan: &Plan, m: &Material, pki: &mut Pki) 
             w.write(&rel, FileKind::CrlDirEntry, &crl_pem(plan, m, i)?, facts)?;
         }
         pki.crl_dirs.insert(name, rel_dir);
+    }
+    Ok(())
+}
+
+/// `<name>.resp`: DER as `openssl ocsp -respout` writes it (or the malformed bytes).
+fn write_responses(w: &mut Writer<'_>, plan: &Plan, m: &Material, pki: &mut Pki) -> Result<(), Error> {
+    for (r, bytes) in plan.responses.iter().zip(&m.responses) {
+        let rel = format!("{}.resp", r.name);
+        let node = &plan.nodes[r.cert];
+        let facts = Facts {
+            entity: Some(node.name.clone()),
+            subject: Some(subject_of(plan, r.cert)),
+            serial: Some(node.serial.hex().to_owned()),
+            ..Default::default()
+        };
+        w.write(&rel, FileKind::OcspResponse, bytes, facts)?;
+        pki.responses.insert(r.name.clone(), rel);
     }
     Ok(())
 }

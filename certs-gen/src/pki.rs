@@ -17,6 +17,7 @@ pub struct Pki {
     pub(crate) bundles: HashMap<String, String>,
     pub(crate) crl_files: HashMap<String, String>,
     pub(crate) crl_dirs: HashMap<String, String>,
+    pub(crate) responses: HashMap<String, String>,
 }
 
 /// Relative file names and facts of one entity.
@@ -87,6 +88,11 @@ impl Pki {
         self.file(self.crl_dirs.get(&cas.join("+")).map(String::as_str))
     }
 
+    /// `<name>.resp`: the DER `OCSPResponse` of `[ocsp.<name>]`.
+    pub fn ocsp_path(&self, name: &str) -> Option<PathBuf> {
+        self.file(self.responses.get(name).map(String::as_str))
+    }
+
     /// The certificate's serial number.
     pub fn serial(&self, entity: &str) -> Option<&Serial> {
         self.entities.get(entity)?.serial.as_ref()
@@ -113,6 +119,7 @@ pub enum FileKind {
     Crl,
     CrlBundle,
     CrlDirEntry,
+    OcspResponse,
 }
 
 /// Every file written, also saved as `manifest.json` in the output directory.
@@ -129,11 +136,12 @@ pub struct ManifestEntry {
     pub kind: FileKind,
     /// The entity the file belongs to (for keys: whose key file it is).
     pub entity: Option<String>,
-    /// Certificates: the subject, RFC 4514 (`CN=a,O=b`).
+    /// Certificates and OCSP responses: the subject (of the certificate a response is about),
+    /// RFC 4514 (`CN=a,O=b`).
     pub subject: Option<String>,
     /// Certificates: the issuer's subject; CRLs and CRL dir entries: the issuing CA's subject.
     pub issuer: Option<String>,
-    /// Certificates: the serial in hex.
+    /// Certificates and OCSP responses: the (CertID's) serial in hex.
     pub serial: Option<String>,
     /// Certificates: the SANs as written (`DNS:…`, `IP:…`), IPs normalised.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -77,6 +77,10 @@ pub struct Failure {
     /// OpenSSL verify result of the client's own certificate check, when the client exposes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify_code: Option<i32>,
+    /// The client's verdict on the OCSP staple it required (`sslocspstapling=1`), when that
+    /// decided the failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ocsp: Option<OcspVerdict>,
     /// The raw message(s), redacted; informative only.
     pub detail: String,
 }
@@ -129,8 +133,28 @@ failure_classes! {
     ServerCertRejected = "server-cert-rejected",
     /// `verify-full`: no name in the server certificate matches the host (libpq's rules).
     HostnameMismatch = "hostname-mismatch",
-    /// `verify-ca`/`verify-full` without a root certificate file to verify against.
+    /// `verify-ca`/`verify-full` without a root certificate file to verify against; also
+    /// `sslocspstapling=1` without one (a staple cannot be checked without a trust store).
     RootCertMissing = "root-cert-missing",
+    /// `sslocspstapling=1` and the server stapled no OCSP response (a stock server never does).
+    OcspStapleMissing = "ocsp-staple-missing",
+    /// The stapled response says the server certificate's status is unknown.
+    OcspStatusUnknown = "ocsp-status-unknown",
+    /// The stapled response's nextUpdate has passed.
+    OcspResponseExpired = "ocsp-response-expired",
+    /// The stapled response's thisUpdate is in the future.
+    OcspResponseNotYetValid = "ocsp-response-not-yet-valid",
+    /// The stapled response does not verify against the client's root certificates: bad
+    /// signature, signer not found, untrusted responder, or a responder the certificate's
+    /// issuer did not authorise (no OCSPSigning EKU, another CA's responder).
+    OcspResponseUntrusted = "ocsp-response-untrusted",
+    /// The stapled response has no status for the server certificate (it is about another
+    /// certificate, or another issuer's).
+    OcspResponseWrongCert = "ocsp-response-wrong-cert",
+    /// The staple is no OCSP response, has no basic response, or has invalid times.
+    OcspResponseInvalid = "ocsp-response-invalid",
+    /// The stapled response's status is not `successful` (tryLater, unauthorized, …).
+    OcspResponseUnsuccessful = "ocsp-response-unsuccessful",
     /// The matching pg_hba line needs a client certificate and none was presented.
     ClientCertRequired = "client-cert-required",
     /// The server could not chain the client certificate to its `ssl_ca_file` (alert 48).
@@ -231,8 +255,85 @@ impl Outcome {
             sqlstate: None,
             alert: None,
             verify_code: None,
+            ocsp: None,
             detail: detail.into(),
         })
+    }
+}
+
+/// A client's verdict on the OCSP staple it required, as a code: the Rust client decides it
+/// with the openssl crate's OCSP API, libpq's is read from the stapling patch's message
+/// contract (`client/libpq_messages.rs`). The checks run in this order, first failure wins:
+/// staple present, parsable, successful, basic response, a root store and verified issuer,
+/// signature and responder (`OCSP_basic_verify`), a status for the leaf's SHA-1 CertID, the
+/// status, the times (`OCSP_check_validity` without leeway or maximum age).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OcspVerdict {
+    /// The server stapled nothing.
+    StapleMissing,
+    /// The staple is not a DER `OCSPResponse`.
+    Unparsable,
+    /// `responseStatus` is not `successful`.
+    Unsuccessful,
+    /// A successful response without a basic response.
+    NoBasicResponse,
+    /// No root certificate to verify a staple against (`sslmode=require` without a root file),
+    /// or no issuer in the verified chain (the leaf is itself the trust anchor).
+    NoRootCert,
+    /// `OCSP_basic_verify` against the client's root store (the certificates the server sent
+    /// as untrusted helpers) failed.
+    Untrusted,
+    /// No SingleResponse for the server certificate's CertID.
+    WrongCert,
+    /// The certificate status is `revoked`.
+    Revoked,
+    /// The certificate status is `unknown`.
+    StatusUnknown,
+    /// nextUpdate has passed.
+    Expired,
+    /// thisUpdate is in the future.
+    NotYetValid,
+    /// Another time problem (nextUpdate before thisUpdate, unreadable times).
+    TimesInvalid,
+}
+
+impl OcspVerdict {
+    /// The kebab-case name it is serialized as.
+    pub fn name(self) -> &'static str {
+        match self {
+            OcspVerdict::NoRootCert => "no-root-cert",
+            OcspVerdict::StapleMissing => "staple-missing",
+            OcspVerdict::Unparsable => "unparsable",
+            OcspVerdict::Unsuccessful => "unsuccessful",
+            OcspVerdict::NoBasicResponse => "no-basic-response",
+            OcspVerdict::Untrusted => "untrusted",
+            OcspVerdict::WrongCert => "wrong-cert",
+            OcspVerdict::Revoked => "revoked",
+            OcspVerdict::StatusUnknown => "status-unknown",
+            OcspVerdict::Expired => "expired",
+            OcspVerdict::NotYetValid => "not-yet-valid",
+            OcspVerdict::TimesInvalid => "times-invalid",
+        }
+    }
+
+    /// The outcome class of a rejected staple.
+    pub fn class(self) -> FailureClass {
+        match self {
+            OcspVerdict::NoRootCert => FailureClass::RootCertMissing,
+            OcspVerdict::StapleMissing => FailureClass::OcspStapleMissing,
+            OcspVerdict::Unparsable | OcspVerdict::NoBasicResponse | OcspVerdict::TimesInvalid => {
+                FailureClass::OcspResponseInvalid
+            }
+            OcspVerdict::Unsuccessful => FailureClass::OcspResponseUnsuccessful,
+            OcspVerdict::Untrusted => FailureClass::OcspResponseUntrusted,
+            OcspVerdict::WrongCert => FailureClass::OcspResponseWrongCert,
+            // The same verdict a CRL listing the certificate gives: the certificate is revoked.
+            OcspVerdict::Revoked => FailureClass::ServerCertRevoked,
+            OcspVerdict::StatusUnknown => FailureClass::OcspStatusUnknown,
+            OcspVerdict::Expired => FailureClass::OcspResponseExpired,
+            OcspVerdict::NotYetValid => FailureClass::OcspResponseNotYetValid,
+        }
     }
 }
 
@@ -326,6 +427,28 @@ mod tests {
             assert_eq!(FailureClass::from_name(class.name()), Some(*class));
         }
         assert_eq!(FailureClass::from_name("connected"), None);
+    }
+
+    #[test]
+    fn ocsp_verdict_names_are_their_serde_names() {
+        use OcspVerdict::*;
+        let all = [
+            NoRootCert,
+            StapleMissing,
+            Unparsable,
+            Unsuccessful,
+            NoBasicResponse,
+            Untrusted,
+            WrongCert,
+            Revoked,
+            StatusUnknown,
+            Expired,
+            NotYetValid,
+            TimesInvalid,
+        ];
+        for v in all {
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{}\"", v.name()));
+        }
     }
 
     #[test]

@@ -43,6 +43,7 @@ impl Materialized {
             FileRef::Crls(m) if m.len() == 1 => self.pki.crl_path(&m[0]),
             FileRef::Crls(m) => self.pki.crl_file_path(&names(m)),
             FileRef::CrlDir(m) => self.pki.crl_dir_path(&names(m)),
+            FileRef::Ocsp(name) => self.pki.ocsp_path(name),
             _ => None,
         }
     }
@@ -95,6 +96,7 @@ fn server_file_name(r: &FileRef) -> String {
         FileRef::Key(k) => format!("{k}.key"),
         FileRef::Crls(m) => format!("{}.crl", m.join("+")),
         FileRef::CrlDir(m) => format!("{}.crldir", m.join("+")),
+        FileRef::Ocsp(name) => format!("{name}.resp"),
         _ => "unused".into(),
     }
 }

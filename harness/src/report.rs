@@ -83,6 +83,9 @@ pub fn describe(o: &Outcome) -> String {
             if let Some(v) = f.verify_code {
                 s.push_str(&format!(", verify code {v}"));
             }
+            if let Some(v) = f.ocsp {
+                s.push_str(&format!(", ocsp {}", v.name()));
+            }
             s.push(')');
             s
         }

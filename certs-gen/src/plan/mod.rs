@@ -6,6 +6,7 @@
 
 mod graph;
 mod node;
+mod ocsp;
 mod outputs;
 
 use std::collections::HashMap;
@@ -19,6 +20,8 @@ use crate::san::San;
 use crate::serial::Serial;
 use crate::spec::{ExtendedKeyUsage, HashAlg, KeyUsage, PkiSpec, RevocationReason};
 
+pub(crate) use self::ocsp::{Basic as OcspBasic, Content as OcspContent, PlannedResponse, Status as OcspStatus};
+
 /// Resolved spec: entities in declaration order plus the signing order and extra outputs.
 #[derive(Debug)]
 pub(crate) struct Plan {
@@ -28,6 +31,8 @@ pub(crate) struct Plan {
     pub bundles: Vec<Vec<usize>>,
     pub crl_files: Vec<Vec<usize>>,
     pub crl_dirs: Vec<Vec<usize>>,
+    /// OCSP responses in declaration order.
+    pub responses: Vec<PlannedResponse>,
 }
 
 /// One resolved entity.
@@ -98,7 +103,8 @@ impl Plan {
         check_serials(&nodes)?;
         let (bundles, crl_files, crl_dirs) = outputs::resolve(spec, &index, &nodes)?;
         outputs::check_key_files(&nodes)?;
-        Ok(Plan { nodes, order, bundles, crl_files, crl_dirs })
+        let responses = ocsp::resolve(spec, &index, &nodes, now)?;
+        Ok(Plan { nodes, order, bundles, crl_files, crl_dirs, responses })
     }
 
     /// The CAs whose CRL lists `node`'s serial: its issuer plus `also_revoked_by`.

@@ -6,20 +6,26 @@
 //! in code. `plan` turns a spec into the resolved model that generation uses.
 
 mod de;
+mod ocsp;
 
 use serde::Deserialize;
 
+pub use self::ocsp::{OcspCertStatus, OcspResponses, OcspSpec, ResponderIdKind, ResponseStatus};
 pub use crate::keys::{KeyFormat, KeyType};
 
-/// A whole PKI: named entities (CAs, leaves, key-only entries) plus extra combined outputs.
+/// A whole PKI: named entities (CAs, leaves, key-only entries), extra combined outputs, and
+/// OCSP responses about its certificates.
 ///
 /// Entities keep their declaration order; file names, serials and manifest order follow it.
+/// The `[pki]` table deserializes into everything but the responses, which a scenario declares
+/// in its own top-level `[ocsp]` table ([`OcspResponses`]) and adds here.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PkiSpec {
     entities: Vec<(String, EntitySpec)>,
     bundles: Vec<Vec<String>>,
     crl_files: Vec<Vec<String>>,
     crl_dirs: Vec<Vec<String>>,
+    ocsp: Vec<(String, OcspSpec)>,
 }
 
 impl PkiSpec {
@@ -78,6 +84,27 @@ impl PkiSpec {
     /// Requested hashed CRL directories.
     pub fn crl_dirs(&self) -> &[Vec<String>] {
         &self.crl_dirs
+    }
+
+    /// Appends an OCSP response, written as `<name>.resp`. A repeated name is reported by
+    /// [`validate`](crate::validate).
+    pub fn add_ocsp_response(&mut self, name: impl Into<String>, response: OcspSpec) {
+        self.ocsp.push((name.into(), response));
+    }
+
+    /// Appends every response of an `[ocsp]` table, in its order.
+    pub fn add_ocsp_responses(&mut self, responses: OcspResponses) {
+        self.ocsp.extend(responses.0);
+    }
+
+    /// The OCSP responses in declaration order.
+    pub fn ocsp_responses(&self) -> &[(String, OcspSpec)] {
+        &self.ocsp
+    }
+
+    /// The first OCSP response with this name.
+    pub fn ocsp_response(&self, name: &str) -> Option<&OcspSpec> {
+        self.ocsp.iter().find(|(n, _)| n == name).map(|(_, r)| r)
     }
 }
 

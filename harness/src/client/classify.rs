@@ -2,7 +2,8 @@
 //!
 //! The rules, in order (first match wins):
 //! 1. the attempt timed out → `timeout`;
-//! 2. the client decided locally (parameters, key, host name, TLS refused) → that class;
+//! 2. the client rejected the OCSP staple it required → the class of its verdict; the client
+//!    decided locally (parameters, key, host name, TLS refused) → that class;
 //! 3. the client rejected the server certificate → class from its verify code, else from the
 //!    alert it sent as the server logged it, else `server-cert-rejected`;
 //! 4. the client received a TLS alert → class from the alert (the server only verifies client
@@ -45,11 +46,20 @@ pub fn classify(f: &ClientFailure, ev: &ServerEvidence, hba: &HbaContext) -> Fai
         sqlstate: f.sqlstate.clone().or_else(|| ev.fatal.as_ref().and_then(|e| e.sqlstate.clone())),
         alert: None,
         verify_code: f.verify_code,
+        ocsp: None,
         detail,
     };
     if f.timed_out {
         out.class = FailureClass::Timeout;
         out.side = Side::Harness;
+        return out;
+    }
+    // The verdict is the client's own (its OCSP status callback failed the handshake), so
+    // nothing the server logged about the aborted handshake can change it.
+    if let Some(verdict) = f.ocsp {
+        out.class = verdict.class();
+        out.ocsp = Some(verdict);
+        out.sqlstate = None;
         return out;
     }
     if let Some(class) = f.local {

@@ -25,6 +25,10 @@ use crate::scenario::PgVersion;
 /// Keyword values that need a newer libpq than the keyword itself.
 const VALUE_GATES: &[(&str, &str, u32)] = &[("sslrootcert", "system", 16)];
 
+/// Environment variables that are a keyword's default: libpq ignores the variable silently
+/// when it lacks the keyword, so a case setting it is honoured exactly when the keyword is.
+const ENV_KEYWORDS: &[(&str, &str)] = &[("PGSSLOCSPSTAPLING", "sslocspstapling")];
+
 /// How to start psql: directly, or through another system's dynamic loader (the psql of a
 /// container image run on this host with the image's own glibc, libpq and OpenSSL).
 #[derive(Debug, Clone)]
@@ -142,8 +146,11 @@ impl Client for LibpqClient {
         true
     }
 
-    fn supports_env(&self, _name: &str) -> Support {
-        Support::Yes
+    fn supports_env(&self, name: &str) -> Support {
+        match ENV_KEYWORDS.iter().find(|(var, _)| *var == name) {
+            Some((_, keyword)) => self.probe(keyword),
+            None => Support::Yes,
+        }
     }
 
     fn connect<'a>(&'a self, req: &'a ConnectRequest) -> BoxFuture<'a, ClientReport> {

@@ -7,13 +7,19 @@
 //! in the C locale (psql runs with `LC_ALL=C`). `scenarios/clients/client-side-failures.toml`
 //! has a case per row; tests/scenarios.rs runs it with the native psql and tests/docker.rs
 //! with the psql of every local image (13 to 19).
+//!
+//! The OCSP rows are the message contract of our PostgreSQL stapling patch (`sslocspstapling`):
+//! its status callback appends exactly one of them, and psql prints it beside OpenSSL's
+//! `SSL error: ocsp callback failure`. They are matched before any OpenSSL wording, and only
+//! their own text is, so OpenSSL's part of the message decides nothing.
+//! `scenarios/ocsp` has cases for every row (run with `--pg-bin` of the patched build).
 
 use std::sync::OnceLock;
 
 use regex::Regex;
 
 use super::ClientFailure;
-use crate::outcome::{FailureClass, alert_from_reason};
+use crate::outcome::{FailureClass, OcspVerdict, alert_from_reason};
 
 /// What a row of the table contributes.
 #[derive(Debug, Clone, Copy)]
@@ -24,8 +30,32 @@ enum Meaning {
     ServerCertRejected,
     /// An alert received from the server; the number comes from the reason's tail.
     Alert,
+    /// The stapling patch rejected the OCSP staple.
+    Ocsp(OcspVerdict),
     Timeout,
 }
+
+/// Where the stapling patch's messages come from.
+const OCSP_CB: &str = "fe-secure-openssl.c OCSP status callback (our stapling patch)";
+
+/// The stapling patch's message contract, one row per verdict.
+const OCSP_TABLE: &[(&str, OcspVerdict)] = &[
+    (r"cannot check the stapled OCSP response without a root certificate", OcspVerdict::NoRootCert),
+    (r"no OCSP response was stapled by the server", OcspVerdict::StapleMissing),
+    (r"could not parse the stapled OCSP response", OcspVerdict::Unparsable),
+    (r#"stapled OCSP response has status "[a-z]+""#, OcspVerdict::Unsuccessful),
+    (r"stapled OCSP response contains no basic response", OcspVerdict::NoBasicResponse),
+    (r"could not verify the stapled OCSP response", OcspVerdict::Untrusted),
+    (r"stapled OCSP response has no status for the server certificate", OcspVerdict::WrongCert),
+    // Outside the contract list: the patch's words for a CertID it cannot build, in which
+    // case no status for the certificate can be found either.
+    (r"could not compute the OCSP certificate ID of the server certificate", OcspVerdict::WrongCert),
+    (r"server certificate is revoked according to the stapled OCSP response", OcspVerdict::Revoked),
+    (r"server certificate status is unknown according to the stapled OCSP response", OcspVerdict::StatusUnknown),
+    (r"stapled OCSP response has expired", OcspVerdict::Expired),
+    (r"stapled OCSP response is not yet valid", OcspVerdict::NotYetValid),
+    (r"stapled OCSP response is not valid: ", OcspVerdict::TimesInvalid),
+];
 
 /// (regex, meaning, the libpq code that produces it).
 const TABLE: &[(&str, Meaning, &str)] = &[
@@ -127,9 +157,13 @@ const TABLE: &[(&str, Meaning, &str)] = &[
     (r"timeout expired", Meaning::Timeout, "fe-connect.c connect_timeout"),
 ];
 
+/// The OCSP rows first (they come with OpenSSL's "SSL error: …" line), then the rest.
 fn table() -> &'static [(Regex, Meaning)] {
     static T: OnceLock<Vec<(Regex, Meaning)>> = OnceLock::new();
-    T.get_or_init(|| TABLE.iter().map(|(re, m, _)| (Regex::new(re).expect("static regex"), *m)).collect())
+    T.get_or_init(|| {
+        let ocsp = OCSP_TABLE.iter().map(|(re, v)| (*re, Meaning::Ocsp(*v), OCSP_CB));
+        ocsp.chain(TABLE.iter().copied()).map(|(re, m, _source)| (Regex::new(re).expect("static regex"), m)).collect()
+    })
 }
 
 /// Evidence from psql's stderr. Only the last attempt counts: libpq appends one message per
@@ -146,6 +180,7 @@ pub fn evidence(stderr: &str) -> ClientFailure {
                 let line = text[m.start()..].lines().next().unwrap_or("");
                 f.alert_received = alert_from_reason(line.trim_start_matches("SSL error: "));
             }
+            Meaning::Ocsp(verdict) => f.ocsp = Some(*verdict),
             Meaning::Timeout => f.timed_out = true,
         }
         break;
@@ -190,6 +225,25 @@ mod tests {
         let e = evidence("x failed: FATAL:  connection requires a valid client certificate");
         assert_eq!(e.local, None);
         assert!(!e.server_cert_rejected);
+    }
+
+    #[test]
+    fn stapling_patch_messages_map_to_verdicts() {
+        let e = evidence(
+            "psql: error: connection to server at \"127.0.0.1\", port 5 failed: SSL error: ocsp callback failure\n\
+             server certificate is revoked according to the stapled OCSP response",
+        );
+        assert_eq!(e.ocsp, Some(OcspVerdict::Revoked));
+        assert_eq!(e.alert_received, None);
+        let e = evidence("x failed: stapled OCSP response has status \"trylater\"\nSSL error: ocsp callback failure");
+        assert_eq!(e.ocsp, Some(OcspVerdict::Unsuccessful));
+        let e = evidence("x failed: could not verify the stapled OCSP response: signer certificate not found");
+        assert_eq!(e.ocsp, Some(OcspVerdict::Untrusted));
+        assert_eq!(evidence("x failed: stapled OCSP response has expired").ocsp, Some(OcspVerdict::Expired));
+        let e = evidence("x failed: stapled OCSP response is not valid: nextupdate before thisupdate");
+        assert_eq!(e.ocsp, Some(OcspVerdict::TimesInvalid));
+        let e = evidence("psql: error: invalid sslocspstapling value: \"2\"");
+        assert_eq!((e.ocsp, e.local), (None, Some(FailureClass::ClientConfigInvalid)));
     }
 
     #[test]

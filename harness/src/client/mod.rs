@@ -19,7 +19,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 
-use crate::outcome::{ClientCert, Connected, FailureClass};
+use crate::outcome::{ClientCert, Connected, FailureClass, OcspVerdict};
 
 /// One connection attempt's parameters: libpq keywords with files resolved to paths.
 #[derive(Debug, Clone)]
@@ -85,6 +85,8 @@ pub struct ClientFailure {
     /// The client rejected the server's certificate; `verify_code` says why when known.
     pub server_cert_rejected: bool,
     pub verify_code: Option<i32>,
+    /// The client rejected the OCSP staple it required (`sslocspstapling=1`), for this reason.
+    pub ocsp: Option<OcspVerdict>,
     /// A TLS alert the client received from the server.
     pub alert_received: Option<u8>,
     /// SQLSTATE and routine of an error the server sent.

@@ -542,6 +542,7 @@ fn start_failure_outcome(f: &StartFailure) -> Outcome {
         sqlstate: f.fatal.as_ref().and_then(|e| e.sqlstate.clone()),
         alert: None,
         verify_code: None,
+        ocsp: None,
         detail,
     })
 }

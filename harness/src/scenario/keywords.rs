@@ -22,6 +22,8 @@ pub enum ValueKind {
     Crl,
     /// A hashed CRL directory: CA entity names joined with `+`, `"missing"` or `""`.
     CrlDir,
+    /// An OCSP response file: the name of an `[ocsp.<name>]` table, `"missing"` or `""`.
+    Ocsp,
     /// A file the client writes, relative to the case's scratch directory.
     OutputFile,
 }
@@ -68,8 +70,10 @@ pub const KEYWORDS: &[Keyword] = &[
     kw("channel_binding", Plain, 13),
     kw("require_auth", Plain, 16),
     kw("gssencmode", Plain, 12),
-    // From the OCSP stapling patch discussed on pgsql-hackers (not in any release); present so
-    // that the blog's example can be written down and skipped where libpq lacks it.
+    // From the OCSP stapling patch (not in any release; our own patch for 18 keeps the v2
+    // name and accepts the v1 name `ssl_ocsp_stapling` as an alias). A libpq without it
+    // rejects the keyword, so such cases are skipped for it with that reason.
+    Keyword { name: "sslocspstapling", kind: Plain, since: None },
     Keyword { name: "ssl_ocsp_stapling", kind: Plain, since: None },
 ];
 
@@ -107,8 +111,8 @@ pub fn file_setting_kind(setting: &str) -> Option<ValueKind> {
         "ssl_ca_file" => Some(Cert),
         "ssl_crl_file" => Some(Crl),
         "ssl_crl_dir" => Some(CrlDir),
-        // The OCSP stapling patch's server setting takes a response file; the harness has no
-        // OCSP responder, so it is passed through as written.
+        // The OCSP stapling patch's server setting: a DER response from `[ocsp.<name>]`.
+        "ssl_ocsp_file" => Some(Ocsp),
         _ => None,
     }
 }

@@ -88,7 +88,9 @@ pub fn load_str(text: &str, path: &Path, name: &str) -> Result<Scenario, Scenari
     let src = SourceMap::new(path, text);
     let raw: RawScenario =
         toml::from_str(text).map_err(|e| ScenarioError { diagnostics: vec![serde_diagnostic(&src, &e)] })?;
-    let mut cx = Convert { src, diags: Vec::new(), pki: raw.pki.clone().unwrap_or_default() };
+    let mut pki = raw.pki.clone().unwrap_or_default();
+    pki.add_ocsp_responses(raw.ocsp.clone().unwrap_or_default());
+    let mut cx = Convert { src, diags: Vec::new(), pki };
     let scenario = cx.scenario(raw, name);
     if cx.diags.is_empty() { Ok(scenario) } else { Err(ScenarioError { diagnostics: cx.diags }) }
 }
@@ -170,9 +172,13 @@ impl Convert {
 
     fn check_pki(&mut self) {
         if let Err(e) = pgtls_certs::validate(&self.pki) {
-            let mut path = KeyPath::root().key("pki");
-            if let Some(entity) = e.entity() {
-                path = path.key(entity);
+            let (table, name) = match (e.response(), e.entity()) {
+                (Some(r), _) => ("ocsp", Some(r)),
+                (None, e) => ("pki", e),
+            };
+            let mut path = KeyPath::root().key(table);
+            if let Some(name) = name {
+                path = path.key(name);
                 if let Some(field) = e.field() {
                     path = path.key(field);
                 }
@@ -275,11 +281,12 @@ impl Convert {
                 "key" => ValueKind::Key,
                 "crl" => ValueKind::Crl,
                 "crldir" => ValueKind::CrlDir,
+                "ocsp" => ValueKind::Ocsp,
                 other => {
                     self.error(
                         path,
                         format!("unknown placeholder kind `{other}`"),
-                        Some("use ${cert:…}, ${key:…}, ${crl:…} or ${crldir:…}".into()),
+                        Some("use ${cert:…}, ${key:…}, ${crl:…}, ${crldir:…} or ${ocsp:…}".into()),
                     );
                     continue;
                 }
@@ -403,6 +410,7 @@ impl Convert {
                 self.pki.add_crl_dir(members.clone());
                 Some(FileRef::CrlDir(members))
             }
+            ValueKind::Ocsp => self.ocsp_ref(value, path),
             ValueKind::Plain | ValueKind::Secret => None,
         }
     }
@@ -420,6 +428,17 @@ impl Convert {
             format!("unknown key \"{value}\": not a PKI entity or extra key file"),
             hint.or_else(no_such_entity_hint),
         );
+        None
+    }
+
+    fn ocsp_ref(&mut self, value: &str, path: &KeyPath) -> Option<FileRef> {
+        if self.pki.ocsp_response(value).is_some() {
+            return Some(FileRef::Ocsp(value.to_owned()));
+        }
+        let names: Vec<&str> = self.pki.ocsp_responses().iter().map(|(n, _)| n.as_str()).collect();
+        let hint = did_you_mean(value, names.iter().copied())
+            .or_else(|| Some(format!("declare it as [ocsp.\"{value}\"] with `for = \"<entity>\"`")));
+        self.error(path, format!("unknown OCSP response \"{value}\""), hint);
         None
     }
 

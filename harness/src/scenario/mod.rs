@@ -31,7 +31,8 @@ pub struct Scenario {
     pub source: Option<String>,
     pub requires: Requires,
     /// The certificate layout, with every bundle, CRL file and CRL directory the scenario
-    /// references added, so generation writes exactly what is used.
+    /// references added, so generation writes exactly what is used, and the scenario's
+    /// `[ocsp]` responses.
     pub pki: PkiSpec,
     pub server: ServerSpec,
     pub cases: Vec<Case>,
@@ -98,6 +99,8 @@ pub enum FileRef {
     Crls(Vec<String>),
     /// A hashed CRL directory holding the CRLs of these CAs.
     CrlDir(Vec<String>),
+    /// The OCSP response file of `[ocsp.<name>]`.
+    Ocsp(String),
     /// A path that does not exist (`"missing"`).
     Missing,
     /// The empty string (`""`): for libpq, "none"; for the server, "not set".

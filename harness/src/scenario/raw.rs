@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use pgtls_certs::PkiSpec;
+use pgtls_certs::{OcspResponses, PkiSpec};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
@@ -22,6 +22,9 @@ pub struct RawScenario {
     pub requires: RawRequires,
     #[serde(default)]
     pub pki: Option<PkiSpec>,
+    /// OCSP responses about PKI certificates, for `ssl_ocsp_file`.
+    #[serde(default)]
+    pub ocsp: Option<OcspResponses>,
     #[serde(default)]
     pub server: RawServer,
     #[serde(default)]

@@ -5,11 +5,13 @@
 //! behaviour around it, reusable on its own: all six `sslmode`s with libpq's fallbacks
 //! (`allow` retries over TLS after a server error, `prefer` retries in plaintext after a TLS
 //! failure or a server error over TLS), root/cert/key/passphrase/CRL/CRL-dir/SNI/protocol
-//! bounds/`sslcertmode`/direct negotiation/key log, `host` vs `hostaddr` naming, and a timeout
-//! around the whole connect.
+//! bounds/`sslcertmode`/direct negotiation/key log, `host` vs `hostaddr` naming, OCSP stapling
+//! as our libpq patch requires it (`sslocspstapling`, [`ocsp`]), and a timeout around the
+//! whole connect.
 
 mod files;
 mod names;
+mod ocsp;
 mod settings;
 mod tls;
 
@@ -25,6 +27,7 @@ use super::{Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, 
 use crate::outcome::{Connected, FailureClass, QueryOutcome};
 
 pub use self::names::{NameCheck, check as check_host_name};
+pub use self::ocsp::{Peer as OcspPeer, judge_response as judge_ocsp_response};
 
 /// tokio-postgres + OpenSSL, driven with libpq semantics.
 #[derive(Debug, Default)]
@@ -53,11 +56,13 @@ impl Client for RustClient {
         true
     }
 
-    /// OpenSSL reads these two when it loads the system roots (`sslrootcert=system`); the
+    /// OpenSSL reads the first two when it loads the system roots (`sslrootcert=system`); the
     /// client answers those reads from the case's environment instead of the process's.
     fn supports_env(&self, name: &str) -> Support {
         match name {
             "SSL_CERT_FILE" | "SSL_CERT_DIR" => Support::Yes,
+            // libpq's environment default for `sslocspstapling` (our stapling patch).
+            "PGSSLOCSPSTAPLING" => Support::Yes,
             other => Support::No(format!("the Rust client does not read environment variable `{other}`")),
         }
     }
@@ -286,6 +291,7 @@ fn apply_tls_failure(f: &mut ClientFailure, t: &TlsFailure) {
     f.message = t.to_string();
     match t {
         TlsFailure::Local(l) => f.local = Some(l.class),
+        TlsFailure::Ocsp { verdict, .. } => f.ocsp = Some(*verdict),
         TlsFailure::Handshake { verify_code, alert, protocol, .. } => {
             f.verify_code = *verify_code;
             f.server_cert_rejected = verify_code.is_some();

@@ -38,6 +38,8 @@ pub struct Settings {
     pub max_protocol: Option<SslVersion>,
     pub channel_binding: String,
     pub keylog: Option<PathBuf>,
+    /// `sslocspstapling=1`: require a good OCSP staple.
+    pub ocsp_stapling: bool,
 }
 
 /// Keywords the Rust client implements; anything else set in a case makes it skip.
@@ -65,6 +67,8 @@ pub const SUPPORTED: &[&str] = &[
     "ssl_min_protocol_version",
     "ssl_max_protocol_version",
     "channel_binding",
+    "sslocspstapling",
+    "ssl_ocsp_stapling",
 ];
 
 /// Parses and validates; `Err` is libpq's message for a parameter it would reject.
@@ -108,6 +112,7 @@ pub fn parse(req: &ConnectRequest) -> Result<Settings, String> {
         None => None,
     };
     let port = get("port").parse().map_err(|_| format!("invalid port number: \"{}\"", get("port")))?;
+    let ocsp_stapling = ocsp_stapling(req)?;
     Ok(Settings {
         query: req.query.clone(),
         cert_file_env: req.env.iter().find(|(k, _)| k == "SSL_CERT_FILE").map(|(_, v)| v.clone()),
@@ -136,7 +141,20 @@ pub fn parse(req: &ConnectRequest) -> Result<Settings, String> {
         max_protocol,
         channel_binding,
         keylog: req.get("sslkeylogfile").filter(|p| !p.is_empty()).map(PathBuf::from),
+        ocsp_stapling,
     })
+}
+
+/// `sslocspstapling` (or the patch's v1 name `ssl_ocsp_stapling`), else `PGSSLOCSPSTAPLING`
+/// from the case's environment, else off; `""`, `0` and `1` are the values the patch accepts.
+fn ocsp_stapling(req: &ConnectRequest) -> Result<bool, String> {
+    let env = req.env.iter().find(|(k, _)| k == "PGSSLOCSPSTAPLING").map(|(_, v)| v.as_str());
+    let value = req.get("sslocspstapling").or_else(|| req.get("ssl_ocsp_stapling")).or(env).unwrap_or("0");
+    match value {
+        "" | "0" => Ok(false),
+        "1" => Ok(true),
+        other => Err(format!("invalid sslocspstapling value: \"{other}\"")),
+    }
 }
 
 fn one_of(keyword: &str, value: &str, allowed: &[&str]) -> Result<(), String> {

@@ -20,15 +20,16 @@ use std::task::{Context, Poll};
 
 use futures_util::future::BoxFuture;
 use openssl::ex_data::Index;
-use openssl::ssl::{Ssl, SslContext, SslMethod, SslRef, SslVerifyMode, SslVersion};
+use openssl::ssl::{Ssl, SslContext, SslMethod, SslRef, SslVerifyMode, SslVersion, StatusType};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_openssl::SslStream;
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 
 use super::files::{self, LocalError};
 use super::names::{self, NameCheck};
+use super::ocsp::{self, VerdictSlot};
 use super::settings::Settings;
-use crate::outcome::FailureClass;
+use crate::outcome::{FailureClass, OcspVerdict};
 
 /// Why the TLS part of an attempt failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -40,6 +41,9 @@ pub enum TlsFailure {
     /// a protocol/transport error.
     #[error("SSL error: {message}")]
     Handshake { verify_code: Option<i32>, alert: Option<u8>, protocol: bool, message: String },
+    /// `sslocspstapling=1` and the staple was rejected (the handshake was aborted for it).
+    #[error("SSL error: {message}\n{}", ocsp::message(*verdict))]
+    Ocsp { verdict: OcspVerdict, message: String },
 }
 
 /// What happened during the TLS part of an attempt.
@@ -91,13 +95,18 @@ where
         Box::pin(async move {
             self.tls.trace.lock().unwrap_or_else(|p| p.into_inner()).started = true;
             let s = &self.tls.settings;
-            let (ctx, have_cert) = context(s).map_err(TlsFailure::Local)?;
+            let staple = VerdictSlot::default();
+            let (ctx, have_cert) = context(s, &staple).map_err(TlsFailure::Local)?;
             let verify_code = Arc::new(Mutex::new(None));
             let ssl = session(&ctx, s, &self.host, verify_code.clone()).map_err(TlsFailure::Local)?;
             let mut stream = SslStream::new(ssl, stream).map_err(|e| handshake(None, &e.into()))?;
             if let Err(e) = Pin::new(&mut stream).connect().await {
                 let code = *verify_code.lock().unwrap_or_else(|p| p.into_inner());
-                return Err(handshake(code, &e));
+                let failure = handshake(code, &e);
+                return Err(match (*staple.lock().unwrap_or_else(|p| p.into_inner()), failure) {
+                    (Some(verdict), TlsFailure::Handshake { message, .. }) => TlsFailure::Ocsp { verdict, message },
+                    (_, other) => other,
+                });
             }
             after_handshake(stream.ssl(), s, &self.host)?;
             let requested = stream.ssl().ex_data(requested_index()).is_some_and(|f| f.load(Ordering::SeqCst));
@@ -112,8 +121,9 @@ where
 }
 
 /// The SSL context for one attempt, as libpq's `initialize_SSL` builds it, and whether it
-/// holds a client certificate.
-fn context(s: &Settings) -> Result<(SslContext, bool), LocalError> {
+/// holds a client certificate. With `sslocspstapling=1` its status callback leaves a rejected
+/// staple's verdict in `staple`.
+fn context(s: &Settings, staple: &VerdictSlot) -> Result<(SslContext, bool), LocalError> {
     let mut b = SslContext::builder(SslMethod::tls_client())
         .map_err(|e| files::local(FailureClass::ClientConfigInvalid, e.to_string()))?;
     b.set_min_proto_version(s.min_protocol)
@@ -124,6 +134,10 @@ fn context(s: &Settings) -> Result<(SslContext, bool), LocalError> {
     let have_root = files::load_roots(&mut b, &s.sslmode, &s.rootcert, &s.crl, &s.crldir, system)?;
     // libpq: SSL_VERIFY_PEER whenever a root file was loaded, else none (require/prefer/allow).
     b.set_verify(if have_root { SslVerifyMode::PEER } else { SslVerifyMode::NONE });
+    if s.ocsp_stapling {
+        ocsp::require_staple(&mut b, have_root, staple.clone())
+            .map_err(|e| files::local(FailureClass::ClientConfigInvalid, e.to_string()))?;
+    }
     let have_cert = s.certmode != "disable" && files::load_client_cert(&mut b, &s.cert, &s.key, &s.sslpassword)?;
     set_cert_requested_callback(&mut b);
     if let Some(path) = &s.keylog {
@@ -146,6 +160,10 @@ fn session(
     }
     if s.direct {
         ssl.set_alpn_protos(b"\x0apostgresql").map_err(err)?;
+    }
+    if s.ocsp_stapling {
+        // The status_request extension; without it a server never staples.
+        ssl.set_status_type(StatusType::OCSP).map_err(err)?;
     }
     ssl.set_ex_data(requested_index(), Arc::new(AtomicBool::new(false)));
     let mode = ctx.verify_mode();
