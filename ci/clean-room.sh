@@ -88,10 +88,12 @@ echo "clean-room: cargo run --release -- run scenarios: ok in $((t1 - t0)) s" >&
 cargo test --workspace --locked
 echo "clean-room: cargo test --workspace --locked: ok in $((SECONDS - t1)) s" >&2
 '
+# In the background and waited for, so that ^C or TERM runs the trap at once.
 docker run --name "$name" --rm --network host --shm-size 4g \
 	--label dev.pgtls.clean-room=1 \
 	-v "$repo:/repo:ro" -v "$sysroot:/opt/rust:ro" -v /usr/local/share/ca-certificates:/host-ca:ro \
 	-e PATH=/opt/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	-e CARGO_HOME=/root/.cargo -e CI=true -e INSTA_UPDATE=no -e CARGO_TERM_COLOR=never \
-	"$image" bash -c "$script"
+	"$image" bash -c "$script" &
+wait $!
 note "both README commands passed"

@@ -1,4 +1,5 @@
-//! The docs, clients and pg-suite scenarios on every locally available PostgreSQL image.
+//! The docs, clients, pg-suite and ocsp scenarios on every locally available PostgreSQL image
+//! (stock builds: only the OCSP cases that need no `ssl_ocsp_file` run).
 //!
 //! Images come from `PGTLS_IMAGE_PATTERN` (default `postgres:{major}`) for majors 13–19 that
 //! exist locally; nothing is pulled. Without a Docker engine or any image every test ends
@@ -16,6 +17,7 @@ fn main() -> std::process::ExitCode {
         .scenarios("scenarios/docs")
         .scenarios("scenarios/clients")
         .scenarios("scenarios/pg-suite")
+        .scenarios("scenarios/ocsp")
         .divergences("scenarios/divergences.toml")
         .backend(Backend::Docker)
         .run()

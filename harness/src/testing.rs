@@ -43,13 +43,18 @@ use crate::setup::{self, ClientChoice};
 use crate::{report, server};
 
 /// Where a suite's servers run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     /// The native build `pgtls run` would pick (`PGTLS_PG_BIN`, PATH, Debian's, the embedded
     /// default).
     Native,
+    /// The native build in this bin directory; a missing directory makes the suite's trials
+    /// ignored (or failed, see [`Suite::required_by`]).
+    NativeBuild(PathBuf),
     /// Every local image of majors 13–19 under `PGTLS_IMAGE_PATTERN`.
     Docker,
+    /// These local images.
+    Images(Vec<String>),
 }
 
 /// A set of scenario files run as tests.
@@ -60,6 +65,7 @@ pub struct Suite {
     snapshots: PathBuf,
     divergences: Option<PathBuf>,
     backend: Backend,
+    required_by: Option<String>,
 }
 
 impl Suite {
@@ -73,6 +79,7 @@ impl Suite {
             scenarios: Vec::new(),
             divergences: None,
             backend: Backend::Native,
+            required_by: None,
         }
     }
 
@@ -99,16 +106,16 @@ impl Suite {
         self
     }
 
+    /// When the environment variable `var` is `1`, a missing build, image or engine fails the
+    /// trials instead of making them ignored (default for Docker: `PGTLS_REQUIRE_DOCKER`).
+    pub fn required_by(mut self, var: impl Into<String>) -> Suite {
+        self.required_by = Some(var.into());
+        self
+    }
+
     /// Parses the test binary's arguments, runs every trial and returns the exit status.
     pub fn run(self) -> ExitCode {
-        let args = Arguments::from_args();
-        match self.trials() {
-            Ok(trials) => libtest_mimic::run(&args, trials).exit_code(),
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        }
+        run_suites([self])
     }
 
     /// One trial per scenario file, named by the scenario (`docs/manual-crl`), so
@@ -124,8 +131,8 @@ impl Suite {
             let name = scenario_name(&path, &root);
             let suite = suite.clone();
             let kind = match suite.backend {
-                Backend::Native => "native",
-                Backend::Docker => "docker",
+                Backend::Native | Backend::NativeBuild(_) => "native",
+                Backend::Docker | Backend::Images(_) => "docker",
             };
             trials.push(Trial::ignorable_test(name, move || suite.run_file(&path, &root)).with_kind(kind));
         }
@@ -165,22 +172,69 @@ impl Suite {
 
     fn targets(&self) -> Result<Vec<Target>, Unavailable> {
         let clients = clients().map_err(Unavailable::Fail)?;
-        match self.backend {
-            Backend::Native => native_targets(&clients),
-            Backend::Docker => docker_targets(&clients),
+        let docker_var = self.required_by.as_deref().unwrap_or("PGTLS_REQUIRE_DOCKER");
+        let optional = |var: &str, what: &str, reason: String| {
+            if required(var) {
+                Unavailable::Fail(format!("{what} is required ({var}=1) but unavailable: {reason}"))
+            } else {
+                Unavailable::Skip(format!("{what} unavailable: {reason}"))
+            }
+        };
+        match &self.backend {
+            Backend::Native => cached_targets("native", || native_targets(&[], &clients)).map_err(Unavailable::Fail),
+            Backend::NativeBuild(bin) => {
+                let what = format!("the build {}", bin.display());
+                cached_targets(&what, || native_targets(std::slice::from_ref(bin), &clients)).map_err(|e| {
+                    match &self.required_by {
+                        Some(var) => optional(var, &what, e),
+                        None => Unavailable::Fail(e),
+                    }
+                })
+            }
+            Backend::Docker => cached_targets("docker", || docker_targets(&local_images()?, &clients))
+                .map_err(|e| optional(docker_var, "Docker", e)),
+            Backend::Images(images) => {
+                let what = format!("the image(s) {}", images.join(", "));
+                cached_targets(&what, || {
+                    server::docker::engine_available()?;
+                    match images.iter().find(|i| server::docker::local_image_id(i).is_none()) {
+                        Some(i) => Err(format!("{i} is not present locally")),
+                        None => docker_targets(images, &clients),
+                    }
+                })
+                .map_err(|e| optional(docker_var, &what, e))
+            }
         }
     }
 
     fn snapshot(&self, scenario: &Scenario, results: &[ScenarioResult]) {
         match self.backend {
-            Backend::Native => {
+            Backend::Native | Backend::NativeBuild(_) => {
                 for r in results {
                     snapshot_clients(&self.snapshots.join("native"), &scenario.name, r);
                 }
             }
-            Backend::Docker => snapshot_majors(&self.snapshots.join("docker"), &scenario.name, results),
+            Backend::Docker | Backend::Images(_) => {
+                snapshot_majors(&self.snapshots.join("docker"), &scenario.name, results)
+            }
         }
     }
+}
+
+/// Runs the trials of several suites as one test binary (e.g. a native and a Docker suite).
+pub fn run_suites(suites: impl IntoIterator<Item = Suite>) -> ExitCode {
+    let args = Arguments::from_args();
+    let mut trials = Vec::new();
+    for suite in suites {
+        match suite.trials() {
+            Ok(t) => trials.extend(t),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    libtest_mimic::run(&args, trials).exit_code()
 }
 
 /// `docs/manual-crl` for `<root>/docs/manual-crl.toml`.
@@ -216,34 +270,32 @@ fn clients() -> Result<ClientChoice, String> {
     Ok(ClientChoice::default())
 }
 
-/// The native target, probed once per test process.
-fn native_targets(clients: &ClientChoice) -> Result<Vec<Target>, Unavailable> {
-    static TARGETS: OnceLock<Result<Vec<Target>, String>> = OnceLock::new();
-    TARGETS
-        .get_or_init(|| {
-            let bins = std::env::var_os("PGTLS_PG_BIN").map(|v| std::env::split_paths(&v).collect::<Vec<_>>());
-            setup::native_targets(&bins.unwrap_or_default(), clients)
-        })
-        .clone()
-        .map_err(|e| Unavailable::Fail(format!("no PostgreSQL to run scenarios against: {e}")))
+/// Targets probed once per test process and backend.
+fn cached_targets(key: &str, probe: impl FnOnce() -> Result<Vec<Target>, String>) -> Result<Vec<Target>, String> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static TARGETS: Mutex<Option<HashMap<String, Result<Vec<Target>, String>>>> = Mutex::new(None);
+    let mut cache = TARGETS.lock().unwrap_or_else(|p| p.into_inner());
+    let map = cache.get_or_insert_with(HashMap::new);
+    if let Some(r) = map.get(key) {
+        return r.clone();
+    }
+    let r = probe();
+    map.insert(key.to_owned(), r.clone());
+    r
 }
 
-/// Docker targets for the local images of majors 13–19, probed once per test process.
-fn docker_targets(clients: &ClientChoice) -> Result<Vec<Target>, Unavailable> {
-    static TARGETS: OnceLock<Result<Vec<Target>, String>> = OnceLock::new();
-    let result = TARGETS.get_or_init(|| {
-        let images = local_images()?;
-        // Probing images runs containers: it needs a runtime of its own.
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-        rt.block_on(async { server::docker::targets(&images, clients) })
-    });
-    match result {
-        Ok(t) => Ok(t.clone()),
-        Err(reason) if required("PGTLS_REQUIRE_DOCKER") => {
-            Err(Unavailable::Fail(format!("Docker is required (PGTLS_REQUIRE_DOCKER=1) but unavailable: {reason}")))
-        }
-        Err(reason) => Err(Unavailable::Skip(format!("Docker unavailable: {reason}"))),
-    }
+/// Native targets: `bins`, else the build `pgtls run` would pick (`PGTLS_PG_BIN` first).
+fn native_targets(bins: &[PathBuf], clients: &ClientChoice) -> Result<Vec<Target>, String> {
+    let env = std::env::var_os("PGTLS_PG_BIN").map(|v| std::env::split_paths(&v).collect::<Vec<_>>());
+    let bins = if bins.is_empty() { env.unwrap_or_default() } else { bins.to_vec() };
+    setup::native_targets(&bins, clients).map_err(|e| format!("no PostgreSQL to run scenarios against: {e}"))
+}
+
+/// Docker targets for `images` (probing runs containers: it needs a runtime of its own).
+fn docker_targets(images: &[String], clients: &ClientChoice) -> Result<Vec<Target>, String> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async { server::docker::targets(images, clients) })
 }
 
 /// Local images of majors 13–19 under `PGTLS_IMAGE_PATTERN`; `Err` says why there are none.
@@ -364,7 +416,9 @@ fn snapshot_majors(dir: &Path, scenario: &str, results: &[ScenarioResult]) {
 /// the key file's random salt and IV, so "bad decrypt", "unsupported", … vary from run to run),
 /// and build details that carry no meaning: C source locations in OpenSSL's and CPython's error
 /// strings (`../ssl/record/rec_layer_s3.c:1601`, `(_ssl.c:2580)`), which move with every patch
-/// release, and OpenSSL 1.1's thread-id prefix of error-queue lines (`140245…:error:`).
+/// release, and OpenSSL 1.1's thread-id prefix of error-queue lines (`140245…:error:`). The
+/// server's major in skip reasons is redacted too: it is in the snapshot's name already, and
+/// majors that skip alike then share one snapshot.
 pub const FILTERS: &[(&str, &str)] = &[
     (r#"(could not load private key file \\"[^"\\]*\\"): [a-z0-9 ]+"#, "$1: [openssl reason]"),
     (r#"[A-Za-z0-9_./-]*[A-Za-z0-9_]\.c:\d+"#, "[source]"),
@@ -375,6 +429,8 @@ pub const FILTERS: &[(&str, &str)] = &[
     (r#"(/[^\s"'/]+)*/pgtls-\d+-[^\s"'/]+"#, "[scratch]"),
     (r#"(/[^\s"'/]+)*/pgtls/rootfs/[0-9a-f]+"#, "[image rootfs]"),
     (r#"\(pid \d+\)"#, "(pid [pid])"),
+    (r#"(does not exist in|the server is) PostgreSQL \d+"#, "$1 PostgreSQL [major]"),
+    (r#"libpq \d+ \(psql [^)]*\)"#, "libpq [major] ([psql])"),
 ];
 
 /// The snapshot as text with the filters and the serial redaction applied, for comparing
