@@ -169,6 +169,9 @@ pub struct Session {
     scratch: Scratch,
     /// Whether the server holds only what its bootstrap made (steps can add to it).
     pristine: bool,
+    /// An extension a step needs and the build lacks: this case and every later one (which
+    /// may rely on it) are skipped with this reason.
+    missing_extension: Option<String>,
 }
 
 impl Session {
@@ -205,6 +208,7 @@ impl Session {
             attempt_no: 0,
             scratch,
             pristine: true,
+            missing_extension: None,
         })
     }
 
@@ -240,9 +244,10 @@ impl Session {
             for client in clients {
                 let started = Instant::now();
                 let earlier = case.expect.reads_log().then(|| self.seen_backends.clone());
-                let outcome = match &step_error {
-                    Some(e) => Outcome::harness_failure(FailureClass::Unclassified, e.clone()),
-                    None => self.attempt(s, case, client.as_ref(), cx).await,
+                let outcome = match (&step_error, &self.missing_extension) {
+                    (_, Some(reason)) => Outcome::Skipped { reason: reason.clone() },
+                    (Some(e), None) => Outcome::harness_failure(FailureClass::Unclassified, e.clone()),
+                    (None, None) => self.attempt(s, case, client.as_ref(), cx).await,
                 };
                 let log = match earlier {
                     Some(earlier) if !matches!(outcome, Outcome::Skipped { .. }) => {
@@ -275,6 +280,12 @@ impl Session {
                 Step::Extension(name) => {
                     // The server is no longer what the pool promises: it is not given back.
                     self.pristine = false;
+                    if !self.extension_available(name).await {
+                        self.missing_extension = Some(format!(
+                            "the server build has no extension `{name}` (its contrib module is not installed)"
+                        ));
+                        return None;
+                    }
                     let sql = [format!("CREATE EXTENSION IF NOT EXISTS {}", crate::server::sql_ident(name))];
                     for db in std::iter::once("postgres").chain(databases.iter().map(String::as_str)) {
                         if let Err(e) = self.instance.execute_in(db, &sql).await {
@@ -302,6 +313,14 @@ impl Session {
             }
         }
         None
+    }
+
+    /// Whether the build ships extension `name` (`pg_available_extensions`); unknown (no
+    /// connection) counts as available, so the step itself reports the problem.
+    async fn extension_available(&self, name: &str) -> bool {
+        let Ok(admin) = self.instance.admin().await else { return true };
+        let q = "SELECT count(*) FROM pg_available_extensions WHERE name = $1";
+        admin.query_one(q, &[&name]).await.map_or(true, |r| r.get::<_, i64>(0) > 0)
     }
 
     async fn attempt(&mut self, s: &Scenario, case: &Case, client: &dyn Client, cx: &RunContext) -> Outcome {
