@@ -142,6 +142,32 @@ fn assert_page_matches(chromium: &Path, json: &Path, html: &Path) {
     }
 }
 
+/// Opens the fixture's failing cell (`#open=R.C.K`) and checks what the panel shows.
+fn assert_failure_detail_opens(chromium: &Path, html: &Path) {
+    let r = cli::load(&fixture());
+    let (ri, ci, ki) = r
+        .results
+        .iter()
+        .enumerate()
+        .flat_map(|(ri, res)| res.cases.iter().enumerate().map(move |(ci, c)| (ri, ci, c)))
+        .flat_map(|(ri, ci, c)| c.results.iter().enumerate().map(move |(ki, cr)| (ri, ci, ki, cr)))
+        .find(|(_, _, _, cr)| matches!(cr.verdict, Verdict::Fail { .. }))
+        .map(|(ri, ci, ki, _)| (ri, ci, ki))
+        .expect("the fixture has a failure");
+    let page = PathBuf::from(format!("{}#open={ri}.{ci}.{ki}", html.display()));
+    let dom = dump_dom(chromium, &page);
+    assert_eq!(count(&dom, "class=\"script-error\""), 0, "script errors: {}", errors(&dom));
+    for shown in [
+        "expected hostname-mismatch, got connected",
+        "scenario source: scenarios/docs/walkthrough-1-server-verification.toml:",
+        "connection authorized",
+    ] {
+        assert!(dom.contains(shown), "the detail panel lacks {shown:?}");
+    }
+    let selected = regex::Regex::new(r#"class="cell v-fail[^"]* selected" data-verdict="fail""#).unwrap();
+    assert!(selected.is_match(&dom), "the failing cell is not the selected one");
+}
+
 fn errors(dom: &str) -> String {
     dom.split("class=\"script-error\">")
         .skip(1)
@@ -157,6 +183,7 @@ fn html_matrix_renders_in_chromium_with_a_cell_per_attempt() {
     let html = dir.path().join("fixture.html");
     cli::pgtls_ok(&["report", fixture().to_str().unwrap(), "--html", html.to_str().unwrap()], 1);
     assert_page_matches(&chromium, &fixture(), &html);
+    assert_failure_detail_opens(&chromium, &html);
     // A real run too: its JSON and HTML come from the same run.
     let (json, html) = (dir.path().join("run.json"), dir.path().join("run.html"));
     let args = [

@@ -215,9 +215,12 @@ impl ServerMeta {
         }
     }
 
-    /// `native 15.18`, `docker 17.6`: backend and version, for column headers.
+    /// `native 15.18`, `docker 19rc1`: backend and version as the server prints it, for
+    /// column headers.
     pub fn short(&self) -> String {
-        format!("{} {}", self.backend, self.version.split_whitespace().next().unwrap_or(&self.version))
+        let printed = self.version_text.split_once(')').map_or(self.version_text.as_str(), |(_, rest)| rest);
+        let word = printed.split_whitespace().find(|w| w.starts_with(|c: char| c.is_ascii_digit()));
+        format!("{} {}", self.backend, word.unwrap_or(&self.version))
     }
 }
 

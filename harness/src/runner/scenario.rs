@@ -56,7 +56,7 @@ pub async fn run(scenario: &Scenario, target: &Target, cx: &RunContext) -> Scena
         Ok(mut session) => {
             session.run_cases(scenario, backend.info(), clients, cx, &mut result).await;
             result.server_log = session.instance.log_since(session.log_start);
-            attach_log(&mut result, session.scratch.path());
+            attach_log(&mut result);
             if session.pristine {
                 let (backend_id, bootstrap) = (backend.id(), session.bootstrap.clone());
                 super::pool::give(super::pool::Idle {
@@ -78,8 +78,9 @@ pub async fn run(scenario: &Scenario, target: &Target, cx: &RunContext) -> Scena
 const MAX_LOG_LINES: usize = 20_000;
 
 /// Turns the attempts' byte spans into line spans of the result's server log, then caps and
-/// redacts the log (scratch paths carry the run's process id).
-fn attach_log(result: &mut ScenarioResult, scratch: &std::path::Path) {
+/// redacts the log: scratch directories (this scenario's, and the server's own when it came
+/// from the pool) carry the run's process id and a random part.
+fn attach_log(result: &mut ScenarioResult) {
     let newlines: Vec<usize> = result.server_log.match_indices('\n').map(|(i, _)| i).collect();
     let line_of = |byte: usize| newlines.partition_point(|&nl| nl < byte);
     let capped = |line: usize| line.min(MAX_LOG_LINES);
@@ -89,7 +90,14 @@ fn attach_log(result: &mut ScenarioResult, scratch: &std::path::Path) {
     if let Some(cut) = newlines.get(MAX_LOG_LINES - 1) {
         result.server_log.truncate(cut + 1);
     }
-    result.server_log = result.server_log.replace(&scratch.to_string_lossy().into_owned(), "[scratch]");
+    static SCRATCH: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = SCRATCH.get_or_init(|| {
+        let pattern = format!(r#"(/[^\s"'/]+)*/{}\d+-[^\s"'/]+"#, crate::cleanup::SCRATCH_PREFIX);
+        regex::Regex::new(&pattern).expect("static regex")
+    });
+    if let std::borrow::Cow::Owned(redacted) = re.replace_all(&result.server_log, "[scratch]") {
+        result.server_log = redacted;
+    }
 }
 
 /// Makes an idle instance's roles and databases those of `bootstrap`. The server must run for

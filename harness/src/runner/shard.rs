@@ -111,3 +111,47 @@ pub fn estimate(s: &Scenario) -> f64 {
         + RELOAD * reloads
         + RESTART * restarts
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenarios(n: usize) -> Vec<Scenario> {
+        (0..n)
+            .map(|i| {
+                let text = format!("[[case]]\nname = \"c\"\nexpect = \"connected\"\n");
+                crate::scenario::load_str(&text, std::path::Path::new("x.toml"), &format!("s{i:02}")).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shards_parse_and_refuse_what_is_not_k_of_n() {
+        assert_eq!("2/3".parse::<Shard>().unwrap(), Shard { index: 2, total: 3 });
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0"] {
+            let e = bad.parse::<Shard>().unwrap_err().to_string();
+            assert!(e.starts_with(&format!("failed to parse shard \"{bad}\"")), "{e}");
+        }
+    }
+
+    #[test]
+    fn longest_first_to_the_least_loaded_shard() {
+        let s = scenarios(6);
+        let costs = [5.0, 4.0, 3.0, 3.0, 2.0, 1.0];
+        let owner = partition(&s, &costs, 3);
+        assert_eq!(owner, vec![1, 2, 3, 3, 2, 1]);
+        let load = |k: usize| owner.iter().zip(costs).filter(|(o, _)| **o == k).map(|(_, c)| c).sum::<f64>();
+        assert_eq!((load(1), load(2), load(3)), (6.0, 6.0, 6.0));
+    }
+
+    #[test]
+    fn every_scenario_lands_in_exactly_one_shard() {
+        let s = scenarios(11);
+        let mut seen: Vec<String> = Vec::new();
+        for k in 1..=4 {
+            seen.extend(select(s.clone(), Shard { index: k, total: 4 }, None).into_iter().map(|x| x.name));
+        }
+        seen.sort();
+        assert_eq!(seen, s.iter().map(|x| x.name.clone()).collect::<Vec<_>>());
+    }
+}

@@ -187,7 +187,7 @@
     report.servers.forEach(function (s, i) {
       var n = cols.filter(function (c) { return c.server === i; }).length;
       if (n === 0) { return; }
-      var short = s.backend + " " + (s.version.split(" ")[0]);
+      var short = shortName(s);
       servers.appendChild(el("th", { cls: "srv", colspan: String(n), title: s.label + "\n" + s.version_text }, [short,
         el("small", { text: s.label.replace(/^\S+\s*/, "") })]));
     });
@@ -360,6 +360,24 @@
     if (s) { root.setProperty("--servers-h", s.offsetHeight + "px"); }
   }
 
+  /* `#open=R.C.K` opens the detail of result R, case C, client K (indices into the JSON). */
+  function openCell(report, panel, tbody, spec) {
+    var want = spec.split(".").map(Number);
+    Array.prototype.forEach.call(tbody.querySelectorAll("td.cell"), function (td) {
+      var c = td.cellRef;
+      if (c && c.r === want[0] && c.c === want[1] && c.k === want[2]) {
+        td.classList.add("selected");
+        showDetail(report, panel, td);
+      }
+    });
+  }
+
+  /* `docker 19rc1`: the backend and the version as the server prints it. */
+  function shortName(s) {
+    var m = /\b(\d+(?:\.\d+)?(?:[a-z]+\d*)?)\b/.exec(s.version_text.replace(/^[^)]*\)/, ""));
+    return s.backend + " " + (m ? m[1] : s.version);
+  }
+
   function main() {
     var data = document.getElementById("pgtls-data");
     var report = JSON.parse(data.textContent);
@@ -387,6 +405,7 @@
     document.getElementById("show").addEventListener("change", function () { applyFilter(tbody); });
     document.getElementById("search").addEventListener("input", function () { applyFilter(tbody); });
     applyFilter(tbody);
+    if (initial.open) { openCell(report, panel, tbody, initial.open); }
     stickyOffsets();
     window.addEventListener("resize", stickyOffsets);
     var t = tally(report);
