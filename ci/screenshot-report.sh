@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-view=servers
+view=all
 height=1500
 while [ $# -gt 0 ]; do
 	case "$1" in

@@ -145,6 +145,20 @@ mod tests {
     }
 
     #[test]
+    fn recorded_timings_win_and_scale_the_estimates_of_the_rest() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/report-v1.json");
+        let report = Report::load(&path).unwrap();
+        let mut s = scenarios(2);
+        s[0].name = "docs/manual-crl".into();
+        let recorded: f64 =
+            report.results.iter().filter(|r| r.scenario == "docs/manual-crl").map(|r| r.timings.total_ms as f64).sum();
+        let c = costs(&s, Some(&report));
+        assert_eq!(c[0], recorded);
+        // s[1] has the same file shape as s[0], so the same scaled estimate.
+        assert_eq!(c[1], estimate(&s[1]) * recorded / estimate(&s[0]));
+    }
+
+    #[test]
     fn every_scenario_lands_in_exactly_one_shard() {
         let s = scenarios(11);
         let mut seen: Vec<String> = Vec::new();

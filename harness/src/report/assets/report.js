@@ -138,8 +138,12 @@
     h.appendChild(serverTable(report));
     var stale = report.divergences && report.divergences.stale;
     if (stale && stale.length) {
-      h.appendChild(el("div", { cls: "warn", text: stale.length + " stale divergence entries: " +
-        stale.map(function (e) { return e.client + " " + e.case + " (" + e.expected + " \u2192 " + e.actual + ")"; }).join("; ") }));
+      var list = el("ul", null, stale.map(function (e) {
+        return el("li", { text: e.client + " " + e.case + " (" + e.expected + " \u2192 " + e.actual + "): matched nothing" });
+      }));
+      h.appendChild(el("details", { cls: "warn", id: "stale" }, [el("summary", { text: stale.length + " stale divergence entries" }), list]));
+    } else if (!stale && report.divergences && report.divergences.entries.length) {
+      h.appendChild(el("div", { cls: "facts", text: "stale divergence entries are checked on the whole run (pgtls report merges shards)" }));
     }
     return h;
   }
