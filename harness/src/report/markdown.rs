@@ -52,7 +52,7 @@ impl Budget {
 
     /// Appends a note that must appear (it uses the reserve).
     fn note(&mut self, line: &str) {
-        if self.text.len() + line.len() + 1 <= self.limit {
+        if self.text.len() + line.len() < self.limit {
             self.text.push_str(line);
             self.text.push('\n');
         }
