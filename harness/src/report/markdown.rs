@@ -115,7 +115,7 @@ fn servers(report: &Report, out: &mut Budget) {
             out.line(&format!(
                 "| {} | {} | {} | {client} | {} | {} | {} | {} |",
                 cell(&s.label),
-                cell(&s.version),
+                cell(s.printed_version()),
                 s.ssl_library.as_deref().unwrap_or("none"),
                 t.passed,
                 t.failed,

@@ -218,9 +218,13 @@ impl ServerMeta {
     /// `native 15.18`, `docker 19rc1`: backend and version as the server prints it, for
     /// column headers.
     pub fn short(&self) -> String {
+        format!("{} {}", self.backend, self.printed_version())
+    }
+
+    /// The version as `postgres --version` prints it: `15.18`, `19rc1`.
+    pub fn printed_version(&self) -> &str {
         let printed = self.version_text.split_once(')').map_or(self.version_text.as_str(), |(_, rest)| rest);
-        let word = printed.split_whitespace().find(|w| w.starts_with(|c: char| c.is_ascii_digit()));
-        format!("{} {}", self.backend, word.unwrap_or(&self.version))
+        printed.split_whitespace().find(|w| w.starts_with(|c: char| c.is_ascii_digit())).unwrap_or(&self.version)
     }
 }
 
