@@ -92,17 +92,37 @@ fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     let Some(scenarios) = load(&a.paths)? else { return Ok(ExitCode::from(2)) };
     let cases: usize = scenarios.iter().map(|s| s.cases.len()).sum();
     for s in &scenarios {
-        for (case, reason, majors) in pgtls_harness::runner::dependents_by_major(s) {
-            let majors: Vec<String> = majors.iter().map(u32::to_string).collect();
-            println!(
-                "note: {}: on PostgreSQL {}, case \"{case}\" will be skipped: it {reason}",
-                relative(&s.path).display(),
-                majors.join(", ")
-            );
-        }
+        print_dependents(s);
     }
     println!("{} scenarios, {cases} cases: ok", scenarios.len());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Notes the cases that a case skipped on some major takes along (grouped by culprit).
+fn print_dependents(s: &pgtls_harness::scenario::Scenario) {
+    let mut groups: Vec<(String, Vec<u32>, Vec<String>)> = Vec::new();
+    for (case, reason, majors) in pgtls_harness::runner::dependents_by_major(s) {
+        match groups.iter_mut().find(|(r, m, _)| *r == reason && *m == majors) {
+            Some(g) => g.2.push(case),
+            None => groups.push((reason, majors, vec![case])),
+        }
+    }
+    for (reason, majors, cases) in groups {
+        let majors: Vec<String> = majors.iter().map(u32::to_string).collect();
+        let mut names: Vec<String> = cases.iter().take(3).map(|c| format!("\"{c}\"")).collect();
+        if cases.len() > 3 {
+            names.push(format!("and {} more", cases.len() - 3));
+        }
+        let n = if cases.len() == 1 { "1 case".to_owned() } else { format!("{} cases", cases.len()) };
+        let verb = if cases.len() == 1 { "it depends" } else { "they depend" };
+        println!(
+            "note: {}: on PostgreSQL {}, {n} will be skipped ({}): {verb} {}",
+            relative(&s.path).display(),
+            majors.join(", "),
+            names.join(", "),
+            reason.trim_start_matches("depends ")
+        );
+    }
 }
 
 /// `path` relative to the working directory when it is below it.

@@ -116,7 +116,6 @@ async fn run_async(a: RunArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     let wall = started.elapsed();
     pgtls_harness::runner::pool::drain();
-    let reporting = Instant::now();
     let meta = RunMeta {
         scenarios: &scenarios,
         targets: &targets,
@@ -126,9 +125,20 @@ async fn run_async(a: RunArgs) -> anyhow::Result<ExitCode> {
         shard: a.shard.map(|s| (s.index, s.total)),
         filter: a.filter.clone(),
     };
+    finish(&a, meta, results, wall)
+}
+
+/// Assembles the report, prints the summary and writes every report file.
+fn finish(
+    a: &RunArgs,
+    meta: RunMeta<'_>,
+    results: Vec<runner::ScenarioResult>,
+    wall: Duration,
+) -> anyhow::Result<ExitCode> {
+    let reporting = Instant::now();
     let report = report::assemble(meta, results);
     print_summary(&report, a.shard);
-    write_outputs(&a, &report)?;
+    write_outputs(a, &report)?;
     if a.timings {
         print!("{}", report::timings(&report.results, wall));
         println!("reporting (assemble and write every report): {} ms", reporting.elapsed().as_millis());

@@ -36,7 +36,7 @@ pub struct Report {
     pub filter: Option<String>,
     /// Every server of the run, in the order results list them.
     pub servers: Vec<ServerMeta>,
-    /// Every scenario of the run (also those a shard did not run), sorted by name.
+    /// The scenarios the results come from (a shard's own; a merge has them all), by name.
     pub scenarios: Vec<ScenarioMeta>,
     /// The known-divergence registry the run judged with, and its stale entries.
     pub divergences: Divergences,
