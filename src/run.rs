@@ -1,4 +1,7 @@
 //! `pgtls run`: scenarios × targets × clients, with progress, reports and exit status.
+//!
+//! The run is assembled into one JSON report (`pgtls_harness::report::Report`); the terminal
+//! text, `--json`, `--junit`, `--markdown` and `--html` are all rendered from it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use pgtls_harness::report;
+use pgtls_harness::report::{self, Report, RunMeta};
+use pgtls_harness::runner::shard::{self, Shard};
 use pgtls_harness::runner::{self, Registry, RunContext, Target};
 use pgtls_harness::setup::{self, ClientChoice};
 
@@ -54,6 +58,18 @@ pub struct RunArgs {
     /// Write results as JUnit XML.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Write the HTML matrix report (one self-contained file).
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// Write a Markdown summary (for $GITHUB_STEP_SUMMARY), kept under GitHub's 1 MiB.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Run only shard K of N (1-based): a deterministic partition of the scenarios.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// A previous JSON report whose scenario timings balance the shards (default: estimates).
+    #[arg(long, value_name = "FILE", requires = "shard")]
+    pub shard_timings: Option<PathBuf>,
     /// Print wall time per scenario and phase.
     #[arg(long)]
     pub timings: bool,
@@ -72,7 +88,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
 
 async fn run_async(a: RunArgs) -> anyhow::Result<ExitCode> {
     pgtls_harness::cleanup::sweep_stale();
-    let Some(scenarios) = crate::load(&a.paths)? else { return Ok(ExitCode::from(2)) };
+    let started_at = report::now_rfc3339();
+    let Some(all) = crate::load(&a.paths)? else { return Ok(ExitCode::from(2)) };
+    let scenarios = select_shard(&a, all)?;
     let mut choice = ClientChoice { psql: a.psql.clone(), ..ClientChoice::default() };
     if !a.client.is_empty() {
         choice.names = a.client.clone();
@@ -82,17 +100,7 @@ async fn run_async(a: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let targets = tokio::task::block_in_place(|| targets(&a, &choice)).map_err(anyhow::Error::msg)?;
-    for t in &targets {
-        let info = t.backend.info();
-        let clients: Vec<&str> = t.clients.iter().map(|c| c.name()).collect();
-        eprintln!(
-            "server: {} ({}, ssl_library {}); clients: {}",
-            info.label,
-            info.version_text,
-            info.ssl_library.as_deref().unwrap_or("none"),
-            clients.join(", ")
-        );
-    }
+    print_targets(&targets);
     let registry_path = a.divergences.clone().unwrap_or_else(|| default_registry(&a.paths));
     let divergences = Registry::load(&registry_path).map_err(anyhow::Error::msg)?;
     let cx = Arc::new(RunContext { timeout: Duration::from_secs(a.timeout), divergences, filter: a.filter.clone() });
@@ -108,30 +116,90 @@ async fn run_async(a: RunArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     let wall = started.elapsed();
     pgtls_harness::runner::pool::drain();
-    print!("{}", report::failures(&results));
-    let ran: Vec<(String, String)> = results.iter().flat_map(|r| r.attempts_run()).collect();
-    let stale = cx.divergences.stale(&ran);
-    if cx.filter.is_none() {
-        for e in &stale {
-            println!(
-                "STALE divergence entry: client {} case {} ({} → {}): matched nothing",
-                e.client, e.case, e.expected, e.actual
-            );
-        }
+    let meta = RunMeta {
+        scenarios: &scenarios,
+        targets: &targets,
+        registry: &cx.divergences,
+        started_at,
+        duration_ms: wall.as_millis() as u64,
+        shard: a.shard.map(|s| (s.index, s.total)),
+        filter: a.filter.clone(),
+    };
+    finish(&a, meta, results, wall)
+}
+
+/// Assembles the report, prints the summary and writes every report file.
+fn finish(
+    a: &RunArgs,
+    meta: RunMeta<'_>,
+    results: Vec<runner::ScenarioResult>,
+    wall: Duration,
+) -> anyhow::Result<ExitCode> {
+    let reporting = Instant::now();
+    let report = report::assemble(meta, results);
+    print_summary(&report, a.shard);
+    write_outputs(a, &report)?;
+    if a.timings {
+        print!("{}", report::timings(&report.results, wall));
+        println!("reporting (assemble and write every report): {} ms", reporting.elapsed().as_millis());
     }
-    if targets.len() > 1 {
-        let diff = report::major_differences(&results);
+    println!("{}", report::closing_line(&report.results));
+    let failed = report::totals(&report.results).1 > 0;
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// The scenarios of `--shard K/N` (all without it).
+fn select_shard(
+    a: &RunArgs,
+    all: Vec<pgtls_harness::scenario::Scenario>,
+) -> anyhow::Result<Vec<pgtls_harness::scenario::Scenario>> {
+    let Some(k) = a.shard else { return Ok(all) };
+    let timings = a.shard_timings.as_deref().map(Report::load).transpose()?;
+    let n = all.len();
+    let mine = shard::select(all, k, timings.as_ref());
+    eprintln!("shard {k}: {} of {n} scenarios", mine.len());
+    Ok(mine)
+}
+
+fn print_targets(targets: &[Target]) {
+    for t in targets {
+        let info = t.backend.info();
+        let clients: Vec<&str> = t.clients.iter().map(|c| c.name()).collect();
+        eprintln!(
+            "server: {} ({}, ssl_library {}); clients: {}",
+            info.label,
+            info.version_text,
+            info.ssl_library.as_deref().unwrap_or("none"),
+            clients.join(", ")
+        );
+    }
+}
+
+/// Failures, stale divergence entries (only where the report holds the whole run) and
+/// outcomes that differ across servers.
+pub fn print_summary(report: &Report, shard: Option<Shard>) {
+    print!("{}", report::failures(&report.results));
+    match &report.divergences.stale {
+        Some(stale) => {
+            for e in stale {
+                println!(
+                    "STALE divergence entry: client {} case {} ({} → {}): matched nothing",
+                    e.client, e.case, e.expected, e.actual
+                );
+            }
+        }
+        None if shard.is_some() => println!(
+            "note: shard {}: the divergence registry's stale-entry check runs on the merged report (`pgtls report`)",
+            shard.map(|s| s.to_string()).unwrap_or_default()
+        ),
+        None => {}
+    }
+    if report.servers.len() > 1 {
+        let diff = report::major_differences(&report.results);
         if !diff.is_empty() {
             println!("outcomes that differ across servers:\n{diff}");
         }
     }
-    if a.timings {
-        print!("{}", report::timings(&results, wall));
-    }
-    write_outputs(&a, &results)?;
-    println!("{}", report::closing_line(&results));
-    let failed = report::totals(&results).1 > 0;
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn targets(a: &RunArgs, choice: &ClientChoice) -> Result<Vec<Target>, String> {
@@ -163,12 +231,14 @@ fn progress(n: usize) -> indicatif::ProgressBar {
     bar
 }
 
-fn write_outputs(a: &RunArgs, results: &[runner::ScenarioResult]) -> anyhow::Result<()> {
-    if let Some(path) = &a.json {
-        std::fs::write(path, serde_json::to_string_pretty(results)?)?;
-    }
-    if let Some(path) = &a.junit {
-        std::fs::write(path, report::junit(results))?;
-    }
-    Ok(())
+fn write_outputs(a: &RunArgs, report: &Report) -> anyhow::Result<()> {
+    crate::report_cmd::write_reports(
+        report,
+        &crate::report_cmd::Outputs {
+            json: a.json.clone(),
+            junit: a.junit.clone(),
+            html: a.html.clone(),
+            markdown: a.markdown.clone(),
+        },
+    )
 }

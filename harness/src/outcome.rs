@@ -12,7 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// What one connection attempt of one client ended as.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Outcome {
     /// The session was established and the post-connect query ran.
@@ -24,7 +24,7 @@ pub enum Outcome {
 }
 
 /// A successful connection, as the server reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Connected {
     /// Whether the session is encrypted (`pg_stat_ssl.ssl`).
     pub ssl: bool,
@@ -45,7 +45,7 @@ pub struct Connected {
 }
 
 /// The result of a case's query.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QueryOutcome {
     /// Rows as `psql -At` prints them: `|` between columns, `\n` between rows, NULL empty.
@@ -55,7 +55,7 @@ pub enum QueryOutcome {
 }
 
 /// A client certificate as `pg_stat_ssl` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientCert {
     pub dn: String,
     pub serial: String,
@@ -63,7 +63,7 @@ pub struct ClientCert {
 }
 
 /// A failed attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     pub class: FailureClass,
     /// Which side decided the failure.

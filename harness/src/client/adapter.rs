@@ -279,6 +279,11 @@ impl Client for AdapterClient {
         &self.name
     }
 
+    /// The manifest's description, which names the driver and its version.
+    fn version(&self) -> Option<String> {
+        self.manifest.description.clone()
+    }
+
     fn runs_queries(&self) -> bool {
         self.manifest.queries
     }

@@ -65,6 +65,8 @@ impl Launch {
 pub struct LibpqClient {
     launch: Launch,
     version: PgVersion,
+    /// `psql --version` output.
+    version_text: String,
     probes: Mutex<HashMap<String, Support>>,
 }
 
@@ -90,7 +92,8 @@ impl LibpqClient {
                 String::from_utf8_lossy(&out.stderr)
             )
         })?;
-        Ok(LibpqClient { launch, version, probes: Mutex::new(HashMap::new()) })
+        let version_text = text.trim().to_owned();
+        Ok(LibpqClient { launch, version, version_text, probes: Mutex::new(HashMap::new()) })
     }
 
     pub fn version(&self) -> PgVersion {
@@ -131,6 +134,11 @@ impl LibpqClient {
 impl Client for LibpqClient {
     fn name(&self) -> &str {
         "libpq"
+    }
+
+    /// The psql's version, which is the libpq it is assumed to link.
+    fn version(&self) -> Option<String> {
+        Some(self.version_text.clone())
     }
 
     fn supports(&self, keyword: &str, value: &str) -> Support {

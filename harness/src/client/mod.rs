@@ -56,6 +56,10 @@ pub trait Client: Send + Sync {
     fn name(&self) -> &str;
     /// Whether this client supports `keyword` set to `value`.
     fn supports(&self, keyword: &str, value: &str) -> Support;
+    /// The client's version (and its TLS library's, where it has its own), for reports.
+    fn version(&self) -> Option<String> {
+        None
+    }
     /// Whether the client runs a case's `query` and reports its result.
     fn runs_queries(&self) -> bool {
         false

@@ -4,14 +4,17 @@ mod divergence;
 mod expect;
 pub mod pool;
 mod scenario;
+pub mod shard;
+mod state;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-pub use divergence::{Registry, glob};
+pub use divergence::{Entry, Registry, glob};
 pub use scenario::{Session, unmet};
+pub use state::{CasePlan, dependents_by_major, plan};
 
 use crate::client::Client;
 use crate::outcome::Outcome;
@@ -44,7 +47,7 @@ impl RunContext {
 }
 
 /// How one client's attempt was judged.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum Verdict {
     Pass,
@@ -53,19 +56,24 @@ pub enum Verdict {
     KnownDivergence { reason: String, reference: Option<String> },
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One client's attempt at one case.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ClientResult {
     pub client: String,
     pub outcome: Outcome,
     pub verdict: Verdict,
     /// Wall time of the attempt, including gathering the server's evidence.
     pub elapsed_ms: f64,
+    /// Lines `[from, to)` of the scenario result's `server_log` written during the attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_span: Option<[usize; 2]>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Every client's attempt at one case.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CaseResult {
     pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirrors: Option<String>,
     pub expected: String,
     pub results: Vec<ClientResult>,
@@ -83,7 +91,7 @@ impl CaseResult {
 }
 
 /// Wall times of a scenario's phases, in milliseconds.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Timings {
     pub pki_ms: u64,
     /// Creating the instance (template copy) and the first start.
@@ -96,21 +104,23 @@ pub struct Timings {
     pub total_ms: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One scenario on one server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ScenarioResult {
     pub scenario: String,
     /// Backend label, e.g. `native 15.18`.
     pub server: String,
     pub major: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
     /// The harness could not run the scenario (not an outcome).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub cases: Vec<CaseResult>,
     pub timings: Timings,
-    /// The whole server log, attached to failure reports.
-    #[serde(skip)]
+    /// The server log this scenario's run wrote (scratch paths redacted; capped), attached
+    /// to failure reports; attempts point into it with `log_span`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub server_log: String,
 }
 

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::expect::{Observed, applying, mismatches};
+use super::state::{CasePlan, ConfigState, plan};
 use super::{CaseResult, ClientResult, RunContext, ScenarioResult, Target, Timings, Verdict};
 use crate::cleanup::Scratch;
 use crate::client::classify::{HbaContext, classify};
 use crate::client::{Client, ClientReport, ConnectRequest, Support};
 use crate::outcome::{Failure, FailureClass, Outcome, Side};
 use crate::pki::Materialized;
-use crate::scenario::{Case, FileRefOr, KeyFilePerms, PgVersion, Requires, Scenario, SettingValue, Step};
+use crate::scenario::{Case, FileRefOr, PgVersion, Requires, Scenario, SettingValue, Step};
 use crate::server::log::ServerEvidence;
 use crate::server::{Backend, Bootstrap, Instance, ServerConfig, ServerInfo, StartFailure};
 
@@ -41,69 +42,6 @@ pub fn unmet(req: &Requires, info: &ServerInfo) -> Option<String> {
     None
 }
 
-/// The server configuration as steps change it.
-struct ConfigState {
-    settings: Vec<(String, SettingValue)>,
-    hba: Vec<String>,
-    ident: Vec<String>,
-    key_file: KeyFilePerms,
-    extra_files: Vec<(String, Vec<SettingValue>)>,
-}
-
-impl ConfigState {
-    fn new(s: &Scenario) -> Self {
-        ConfigState {
-            settings: s.server.conf.clone(),
-            hba: s.server.hba.clone(),
-            ident: s.server.ident.clone(),
-            key_file: s.server.key_file,
-            extra_files: s.server.files.clone(),
-        }
-    }
-
-    /// Whether the server currently has `ssl` on.
-    fn ssl_on(&self) -> bool {
-        self.settings.iter().any(|(k, v)| k == "ssl" && matches!(v, SettingValue::Literal(x) if matches!(x.to_lowercase().as_str(), "on" | "true" | "yes" | "1")))
-    }
-
-    fn change(&mut self, step: &Step) {
-        match step {
-            Step::Set(list) => {
-                for (k, v) in list {
-                    match self.settings.iter_mut().find(|(n, _)| n == k) {
-                        Some(slot) => slot.1 = v.clone(),
-                        None => self.settings.push((k.clone(), v.clone())),
-                    }
-                }
-            }
-            Step::Reset(names) => self.settings.retain(|(n, _)| !names.contains(n)),
-            Step::Hba(lines) => self.hba = lines.clone(),
-            Step::Ident(lines) => self.ident = lines.clone(),
-            Step::KeyFile(p) => self.key_file = *p,
-            Step::Extension(_) | Step::Reload | Step::Restart => {}
-        }
-    }
-
-    fn render(&self, pki: &Materialized) -> ServerConfig {
-        let mut cfg = ServerConfig { hba: self.hba.clone(), ident: self.ident.clone(), ..ServerConfig::default() };
-        for (name, value) in &self.settings {
-            let (v, file) = pki.server_value(name, value, self.key_file);
-            cfg.settings.push((name.clone(), v));
-            cfg.files.extend(file);
-        }
-        for (name, pieces) in &self.extra_files {
-            let mut rendered = Vec::new();
-            for piece in pieces {
-                let (v, file) = pki.server_value(name, piece, self.key_file);
-                rendered.push(v);
-                cfg.files.extend(file);
-            }
-            cfg.extra_files.push((name.clone(), rendered));
-        }
-        cfg
-    }
-}
-
 /// Runs `scenario` on a target with each of its clients.
 pub async fn run(scenario: &Scenario, target: &Target, cx: &RunContext) -> ScenarioResult {
     let t0 = Instant::now();
@@ -118,6 +56,7 @@ pub async fn run(scenario: &Scenario, target: &Target, cx: &RunContext) -> Scena
         Ok(mut session) => {
             session.run_cases(scenario, backend.info(), clients, cx, &mut result).await;
             result.server_log = session.instance.log_since(session.log_start);
+            attach_log(&mut result);
             if session.pristine {
                 let (backend_id, bootstrap) = (backend.id(), session.bootstrap.clone());
                 super::pool::give(super::pool::Idle {
@@ -133,6 +72,32 @@ pub async fn run(scenario: &Scenario, target: &Target, cx: &RunContext) -> Scena
     }
     result.timings.total_ms = ms(t0);
     result
+}
+
+/// Most lines of server log a result keeps.
+const MAX_LOG_LINES: usize = 20_000;
+
+/// Turns the attempts' byte spans into line spans of the result's server log, then caps and
+/// redacts the log: scratch directories (this scenario's, and the server's own when it came
+/// from the pool) carry the run's process id and a random part.
+fn attach_log(result: &mut ScenarioResult) {
+    let newlines: Vec<usize> = result.server_log.match_indices('\n').map(|(i, _)| i).collect();
+    let line_of = |byte: usize| newlines.partition_point(|&nl| nl < byte);
+    let capped = |line: usize| line.min(MAX_LOG_LINES);
+    for r in result.cases.iter_mut().flat_map(|c| c.results.iter_mut()) {
+        r.log_span = r.log_span.map(|[a, b]| [capped(line_of(a)), capped(line_of(b))]);
+    }
+    if let Some(cut) = newlines.get(MAX_LOG_LINES - 1) {
+        result.server_log.truncate(cut + 1);
+    }
+    static SCRATCH: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = SCRATCH.get_or_init(|| {
+        let pattern = format!(r#"(/[^\s"'/]+)*/{}\d+-[^\s"'/]+"#, crate::cleanup::SCRATCH_PREFIX);
+        regex::Regex::new(&pattern).expect("static regex")
+    });
+    if let std::borrow::Cow::Owned(redacted) = re.replace_all(&result.server_log, "[scratch]") {
+        result.server_log = redacted;
+    }
 }
 
 /// Makes an idle instance's roles and databases those of `bootstrap`. The server must run for
@@ -220,15 +185,17 @@ impl Session {
         cx: &RunContext,
         result: &mut ScenarioResult,
     ) {
-        for case in &s.cases {
-            if !cx.selects(&s.name, &case.name) {
-                continue;
-            }
+        let plans = plan(s, |c| unmet(&c.requires, info), |c| cx.selects(&s.name, &c.name));
+        for (case, case_plan) in s.cases.iter().zip(plans) {
             let mut cr = CaseResult::new(case);
-            if let Some(reason) = unmet(&case.requires, info) {
-                cr.skip(clients, &reason);
-                result.cases.push(cr);
-                continue;
+            match &case_plan {
+                CasePlan::Omitted => continue,
+                CasePlan::Unmet(reason) => {
+                    cr.skip(clients, reason);
+                    result.cases.push(cr);
+                    continue;
+                }
+                CasePlan::Run | CasePlan::Dependent(_) | CasePlan::StepsOnly => {}
             }
             let t = Instant::now();
             // Log expectations see what the steps logged (a reload's complaint) too.
@@ -238,11 +205,21 @@ impl Session {
             // attempt's late lines are noted as its own, not the next attempt's).
             self.note_backends(case_offset);
             result.timings.steps_ms += ms(t);
+            match &case_plan {
+                CasePlan::StepsOnly => continue,
+                CasePlan::Dependent(reason) => {
+                    cr.skip(clients, reason);
+                    result.cases.push(cr);
+                    continue;
+                }
+                _ => {}
+            }
             let t = Instant::now();
             let serial = case.expect.client_serial.as_deref().and_then(|e| self.pki.pki().serial(e));
             let serial = serial.map(|x| x.decimal().to_owned());
             for client in clients {
                 let started = Instant::now();
+                let log_from = self.instance.log_offset();
                 let earlier = case.expect.reads_log().then(|| self.seen_backends.clone());
                 let outcome = match (&step_error, &self.missing_extension) {
                     (_, Some(reason)) => Outcome::Skipped { reason: reason.clone() },
@@ -264,6 +241,9 @@ impl Session {
                 };
                 let mut r = ClientResult::judge(s, case, client.name(), outcome, cx, &seen);
                 r.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+                // Byte offsets into the log for now; `run` turns them into lines.
+                let rel = |o: u64| o.saturating_sub(self.log_start) as usize;
+                r.log_span = Some([rel(log_from), rel(self.instance.log_offset())]);
                 cr.results.push(r);
                 result.timings.connects += 1;
             }
@@ -603,6 +583,7 @@ impl CaseResult {
                 outcome: Outcome::Skipped { reason: reason.to_owned() },
                 verdict: Verdict::Skip { reason: reason.to_owned() },
                 elapsed_ms: 0.0,
+                log_span: None,
             });
         }
     }
@@ -634,6 +615,6 @@ impl ClientResult {
                 }
             }
         };
-        ClientResult { client: client.to_owned(), outcome, verdict, elapsed_ms: 0.0 }
+        ClientResult { client: client.to_owned(), outcome, verdict, elapsed_ms: 0.0, log_span: None }
     }
 }

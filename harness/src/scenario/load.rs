@@ -493,6 +493,7 @@ impl Convert {
         }
         Case {
             name: raw.name,
+            line: self.line_of(path),
             mirrors: raw.mirrors,
             source: raw.source,
             requires,
@@ -504,10 +505,16 @@ impl Convert {
         }
     }
 
+    /// The line a key path starts on (1 when it cannot be located).
+    fn line_of(&self, path: &KeyPath) -> usize {
+        self.src.span_of(path).map_or(1, |s| self.src.line_col(s.start).0)
+    }
+
     fn step(&mut self, raw: RawStep, path: &KeyPath) -> Option<Step> {
         Some(match raw {
             RawStep::Reload => Step::Reload,
             RawStep::Restart => Step::Restart,
+            RawStep::Initial => Step::Initial,
             RawStep::Set(conf) => Step::Set(self.settings(&conf, &path.key("set"))),
             RawStep::Reset(names) => Step::Reset(names),
             RawStep::Hba(lines) => Step::Hba(lines),

@@ -196,6 +196,8 @@ impl ClientSettings {
 #[derive(Debug, Clone)]
 pub struct Case {
     pub name: String,
+    /// 1-based line of the case's `[[case]]` table in the file.
+    pub line: usize,
     pub mirrors: Option<String>,
     pub source: Option<String>,
     pub requires: Requires,
@@ -220,6 +222,9 @@ pub enum Step {
     KeyFile(KeyFilePerms),
     /// `CREATE EXTENSION IF NOT EXISTS` in every database of the scenario (and `postgres`).
     Extension(String),
+    /// The configuration of the scenario's `[server]` tables again (settings, pg_hba,
+    /// pg_ident, key file), whatever earlier steps wrote; loaded at the next reload or restart.
+    Initial,
     Reload,
     Restart,
 }

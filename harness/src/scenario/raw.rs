@@ -139,11 +139,12 @@ impl<'de> Deserialize<'de> for RawValue {
     }
 }
 
-/// One step of a case: `"reload"`, `"restart"`, or a one-key table.
+/// One step of a case: `"reload"`, `"restart"`, `"initial"`, or a one-key table.
 #[derive(Debug)]
 pub enum RawStep {
     Reload,
     Restart,
+    Initial,
     Set(BTreeMap<String, RawValue>),
     Reset(Vec<String>),
     Hba(Vec<String>),
@@ -167,7 +168,7 @@ impl<'de> Visitor<'de> for StepVisitor {
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(
-            "a step: \"reload\", \"restart\", or a table with one of the keys \
+            "a step: \"reload\", \"restart\", \"initial\", or a table with one of the keys \
              set, reset, hba, ident, key_file, extension",
         )
     }
@@ -176,7 +177,8 @@ impl<'de> Visitor<'de> for StepVisitor {
         match v {
             "reload" => Ok(RawStep::Reload),
             "restart" => Ok(RawStep::Restart),
-            other => Err(E::unknown_variant(other, &["reload", "restart"])),
+            "initial" => Ok(RawStep::Initial),
+            other => Err(E::unknown_variant(other, &["reload", "restart", "initial"])),
         }
     }
 

@@ -111,6 +111,11 @@ impl VersionReq {
         terms.extend(other.terms.iter().copied());
         VersionReq { text: format!("{}, {}", self.text, other.text), terms }
     }
+
+    /// The majors the comparisons name: whether a major matches can only change next to them.
+    pub fn majors(&self) -> impl Iterator<Item = u32> + '_ {
+        self.terms.iter().map(|(_, v, _)| v.major)
+    }
 }
 
 impl fmt::Display for VersionReq {

@@ -38,6 +38,11 @@ impl Client for RustClient {
         "rust"
     }
 
+    /// tokio-postgres's series (from Cargo.toml) and the OpenSSL it runs with.
+    fn version(&self) -> Option<String> {
+        Some(format!("tokio-postgres 0.7, {}", openssl::version::version()))
+    }
+
     fn supports(&self, keyword: &str, value: &str) -> Support {
         match keyword {
             "require_auth" => {

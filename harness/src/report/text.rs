@@ -1,5 +1,5 @@
-//! Reports of a run: failures with expected vs actual, the closing counts line, phase timings,
-//! cases whose outcome differs across PostgreSQL majors, and JUnit XML for CI.
+//! The terminal report of a run: failures with expected vs actual, the closing counts line,
+//! phase timings, and cases whose outcome differs across PostgreSQL majors.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -49,14 +49,25 @@ pub fn failures(results: &[ScenarioResult]) -> String {
                         let _ = writeln!(out, "    | {line}");
                     }
                 }
-                let _ = writeln!(out, "  server log (last lines):");
-                for line in tail(&r.server_log, 12) {
+                let (title, lines) = log_excerpt(&r.server_log, cr.log_span);
+                let _ = writeln!(out, "  server log ({title}):");
+                for line in lines {
                     let _ = writeln!(out, "    > {line}");
                 }
             }
         }
     }
     out
+}
+
+/// The attempt's own lines of the server log (at most 30), else the log's last 12 lines.
+fn log_excerpt(log: &str, span: Option<[usize; 2]>) -> (&'static str, Vec<&str>) {
+    match span {
+        Some([from, to]) if to > from => {
+            ("during the attempt", log.lines().skip(from).take((to - from).min(30)).collect())
+        }
+        _ => ("last lines", tail(log, 12)),
+    }
 }
 
 fn tail(text: &str, n: usize) -> Vec<&str> {
@@ -162,42 +173,4 @@ pub fn major_differences(results: &[ScenarioResult]) -> String {
         }
     }
     out
-}
-
-/// JUnit XML: a suite per scenario and server, a test case per case and client.
-pub fn junit(results: &[ScenarioResult]) -> String {
-    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
-    let mut report = Report::new("pgtls");
-    for r in results {
-        let mut suite = TestSuite::new(format!("{} [{}]", r.scenario, r.server));
-        suite.set_time(Duration::from_millis(r.timings.total_ms));
-        for c in &r.cases {
-            for cr in &c.results {
-                let status = match &cr.verdict {
-                    Verdict::Pass | Verdict::KnownDivergence { .. } => TestCaseStatus::success(),
-                    Verdict::Skip { reason } => {
-                        let mut s = TestCaseStatus::skipped();
-                        s.set_message(reason.as_str());
-                        s
-                    }
-                    Verdict::Fail { reasons } => {
-                        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                        s.set_message(reasons.join("; "));
-                        s.set_description(describe(&cr.outcome));
-                        s
-                    }
-                };
-                let mut tc = TestCase::new(format!("{} [{}]", c.name, cr.client), status);
-                tc.set_classname(r.scenario.as_str());
-                suite.add_test_case(tc);
-            }
-        }
-        if let Some(e) = &r.error {
-            let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-            s.set_message(e.as_str());
-            suite.add_test_case(TestCase::new("harness", s));
-        }
-        report.add_test_suite(suite);
-    }
-    report.to_string().unwrap_or_default()
 }
