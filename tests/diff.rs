@@ -2,34 +2,44 @@
 //! two builds are the known ones.
 //!
 //! The build comparison runs `scenarios/docs` with libpq and rust on native PostgreSQL 15 and
-//! on the Docker images of 13 and 17 (`PGTLS_IMAGE_PATTERN`; without them it prints `skipped:`
-//! and returns, unless `PGTLS_REQUIRE_DOCKER=1`). What differs is read off the snapshots
-//! (`tests/snapshots/scenario@docs__*.snap` against their `@docker-pg13`/`@docker-pg17`
-//! variants): from 15 to 13 six cases per client change whether they run (`requires`), and
+//! on the Docker images of 13 and 17 (`PGTLS_IMAGE_PATTERN`; without them it ends ignored with
+//! the reason, unless `PGTLS_REQUIRE_DOCKER=1`). What differs is read off the snapshots
+//! (`tests/snapshots/docker/docs__*@<client>.snap` against their `@pg13`/`@pg17` variants): from 15 to 13 six cases per client change whether they run (`requires`), and
 //! from 15 to 17 nothing a diff compares changes, although the raw messages, ports, paths and
 //! timings all do.
 
 mod cli;
 
+use libtest_mimic::Completion;
 use std::path::{Path, PathBuf};
 
 use pgtls_harness::outcome::{Connected, Outcome};
 use pgtls_harness::report::{ChangeKind, DiffOptions, Report, diff};
 use pgtls_harness::runner::Verdict;
 
+fn main() -> std::process::ExitCode {
+    cli::run_tests(&[
+        ("a_report_against_itself_has_no_changes_and_exits_0", a_report_against_itself_has_no_changes_and_exits_0),
+        ("a_changed_outcome_is_listed_and_exits_1", a_changed_outcome_is_listed_and_exits_1),
+        (
+            "docs_on_native_15_and_docker_13_17_differ_exactly_where_the_snapshots_do",
+            docs_on_native_15_and_docker_13_17_differ_exactly_where_the_snapshots_do,
+        ),
+    ])
+}
+
 fn fixture() -> PathBuf {
     cli::root().join("tests/fixtures/report-v1.json")
 }
 
-#[test]
-fn a_report_against_itself_has_no_changes_and_exits_0() {
+fn a_report_against_itself_has_no_changes_and_exits_0() -> Completion {
     let f = fixture();
     let out = cli::pgtls_ok(&["diff", f.to_str().unwrap(), f.to_str().unwrap()], 0);
     assert!(out.ends_with("no changes\n"), "{out}");
+    Completion::Completed
 }
 
-#[test]
-fn a_changed_outcome_is_listed_and_exits_1() {
+fn a_changed_outcome_is_listed_and_exits_1() -> Completion {
     let dir = tempfile::tempdir().unwrap();
     let mut r = cli::load(&fixture());
     let case = r.results[0].cases[1].name.clone();
@@ -55,6 +65,7 @@ fn a_changed_outcome_is_listed_and_exits_1() {
     assert!(out.contains("→ connected; verdict pass → fail"), "{out}");
     assert!(std::fs::read_to_string(md).unwrap().contains("| changed |"));
     assert!(std::fs::read_to_string(html).unwrap().contains("<td class=\"kind\">changed</td>"));
+    Completion::Completed
 }
 
 /// Runs the docs scenarios on one server and returns the report.
@@ -76,9 +87,11 @@ fn changes(base: &Report, new: &Report) -> Vec<(ChangeKind, String, String)> {
     v
 }
 
-#[test]
-fn docs_on_native_15_and_docker_13_17_differ_exactly_where_the_snapshots_do() {
-    let (Some(pg13), Some(pg17)) = (cli::docker_image(13), cli::docker_image(17)) else { return };
+fn docs_on_native_15_and_docker_13_17_differ_exactly_where_the_snapshots_do() -> Completion {
+    let (pg13, pg17) = match (cli::docker_image(13), cli::docker_image(17)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(reason), _) | (_, Err(reason)) => return Completion::ignored_with(reason),
+    };
     let dir = tempfile::tempdir().unwrap();
     let native = docs_run(dir.path(), "native", &[]);
     let d13 = docs_run(dir.path(), "pg13", &["--backend", "docker", "--image", &pg13]);
@@ -115,4 +128,5 @@ fn docs_on_native_15_and_docker_13_17_differ_exactly_where_the_snapshots_do() {
     let out = cli::pgtls_ok(&["diff", &p("native"), &p("pg13")], 1);
     assert!(out.contains("12 changes (6 newly skipped, 6 unskipped)"), "{out}");
     cli::pgtls_ok(&["diff", &p("native"), &p("pg17")], 0);
+    Completion::Completed
 }

@@ -3,11 +3,12 @@
 //!
 //! The browser test runs Debian's `chromium` headless (`--dump-dom`): the rendered page must
 //! hold as many cells of each verdict as the JSON has attempts, and no script error. Without
-//! Chromium it prints `skipped: …` and returns, unless `PGTLS_REQUIRE_CHROMIUM=1` (set in CI),
+//! Chromium it ends ignored with that reason, unless `PGTLS_REQUIRE_CHROMIUM=1` (set in CI),
 //! which makes its absence a failure.
 
 mod cli;
 
+use libtest_mimic::Completion;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +17,23 @@ use pgtls_harness::report::{self, Report};
 use pgtls_harness::runner::Verdict;
 
 /// A report of two servers with every verdict (a failure and a known divergence edited in).
+fn main() -> std::process::ExitCode {
+    cli::run_tests(&[
+        ("schema_version_1_reads_back_and_round_trips", schema_version_1_reads_back_and_round_trips),
+        ("a_newer_schema_is_refused_with_a_hint", a_newer_schema_is_refused_with_a_hint),
+        (
+            "markdown_stays_under_githubs_limit_and_counts_what_it_leaves_out",
+            markdown_stays_under_githubs_limit_and_counts_what_it_leaves_out,
+        ),
+        ("report_renders_every_format_from_the_json", report_renders_every_format_from_the_json),
+        (
+            "html_matrix_renders_in_chromium_with_a_cell_per_attempt",
+            html_matrix_renders_in_chromium_with_a_cell_per_attempt,
+        ),
+        ("the_page_reports_its_own_script_errors", the_page_reports_its_own_script_errors),
+    ])
+}
+
 fn fixture() -> PathBuf {
     cli::root().join("tests/fixtures/report-v1.json")
 }
@@ -34,8 +52,7 @@ fn verdict_counts(r: &Report) -> BTreeMap<&'static str, usize> {
     out
 }
 
-#[test]
-fn schema_version_1_reads_back_and_round_trips() {
+fn schema_version_1_reads_back_and_round_trips() -> Completion {
     let r = cli::load(&fixture());
     assert_eq!(r.schema_version, 1);
     let counts = verdict_counts(&r);
@@ -43,18 +60,18 @@ fn schema_version_1_reads_back_and_round_trips() {
     let text = serde_json::to_string(&r).unwrap();
     let again = Report::parse(&text, Path::new("round-trip")).unwrap();
     assert_eq!(again, r);
+    Completion::Completed
 }
 
-#[test]
-fn a_newer_schema_is_refused_with_a_hint() {
+fn a_newer_schema_is_refused_with_a_hint() -> Completion {
     let text =
         std::fs::read_to_string(fixture()).unwrap().replacen("\"schema_version\": 1", "\"schema_version\": 2", 1);
     let e = Report::parse(&text, Path::new("new.json")).unwrap_err().to_string();
     assert!(e.contains("report new.json has schema version 2; this pgtls reads version 1"), "{e}");
+    Completion::Completed
 }
 
-#[test]
-fn markdown_stays_under_githubs_limit_and_counts_what_it_leaves_out() {
+fn markdown_stays_under_githubs_limit_and_counts_what_it_leaves_out() -> Completion {
     let mut r = cli::load(&fixture());
     let one = r.results[0].clone();
     for i in 0..4000 {
@@ -69,10 +86,10 @@ fn markdown_stays_under_githubs_limit_and_counts_what_it_leaves_out() {
     assert!(md.len() <= report::GITHUB_SUMMARY_LIMIT, "{} bytes", md.len());
     assert!(md.contains("more failures not shown"), "no truncation note");
     assert!(md.starts_with("## ❌ pgtls:"), "{}", &md[..200]);
+    Completion::Completed
 }
 
-#[test]
-fn report_renders_every_format_from_the_json() {
+fn report_renders_every_format_from_the_json() -> Completion {
     let dir = tempfile::tempdir().unwrap();
     let out = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
     let fixture_path = fixture().to_string_lossy().into_owned();
@@ -95,22 +112,24 @@ fn report_renders_every_format_from_the_json() {
     assert!(junit.contains("<property name=\"pg_version\"") && junit.contains("<failure"), "{junit}");
     let md = std::fs::read_to_string(out("r.md")).unwrap();
     assert!(md.contains("### Failures (1)") && md.contains("### Outcomes that differ across servers"), "{md}");
+    Completion::Completed
 }
 
-/// Chromium, or `None` (after saying why) when it is absent and not required.
-fn chromium() -> Option<PathBuf> {
+/// Chromium, or why not (the test then ends ignored); `PGTLS_REQUIRE_CHROMIUM=1` makes its
+/// absence a failure.
+fn chromium() -> Result<PathBuf, String> {
     let found = ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|name| {
         let out = Command::new("sh").args(["-c", &format!("command -v {name}")]).output().ok()?;
         out.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
     });
-    if found.is_none() {
-        let reason = "Chromium is not installed (apt-get install chromium)";
-        if std::env::var("PGTLS_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1") {
-            panic!("Chromium is required (PGTLS_REQUIRE_CHROMIUM=1): {reason}");
+    let reason = "Chromium is not installed (hint: apt-get install chromium)";
+    match found {
+        Some(c) => Ok(c),
+        None if std::env::var("PGTLS_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1") => {
+            panic!("Chromium is required (PGTLS_REQUIRE_CHROMIUM=1): {reason}")
         }
-        eprintln!("skipped: {reason}");
+        None => Err(reason.to_owned()),
     }
-    found
 }
 
 /// The page's DOM after its script ran.
@@ -176,9 +195,11 @@ fn errors(dom: &str) -> String {
         .join("; ")
 }
 
-#[test]
-fn html_matrix_renders_in_chromium_with_a_cell_per_attempt() {
-    let Some(chromium) = chromium() else { return };
+fn html_matrix_renders_in_chromium_with_a_cell_per_attempt() -> Completion {
+    let chromium = match chromium() {
+        Ok(c) => c,
+        Err(reason) => return Completion::ignored_with(reason),
+    };
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("fixture.html");
     cli::pgtls_ok(&["report", fixture().to_str().unwrap(), "--html", html.to_str().unwrap()], 1);
@@ -198,11 +219,14 @@ fn html_matrix_renders_in_chromium_with_a_cell_per_attempt() {
     ];
     cli::pgtls_ok(&args, 0);
     assert_page_matches(&chromium, &json, &html);
+    Completion::Completed
 }
 
-#[test]
-fn the_page_reports_its_own_script_errors() {
-    let Some(chromium) = chromium() else { return };
+fn the_page_reports_its_own_script_errors() -> Completion {
+    let chromium = match chromium() {
+        Ok(c) => c,
+        Err(reason) => return Completion::ignored_with(reason),
+    };
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("broken.html");
     let page = report::html(&cli::load(&fixture()));
@@ -215,4 +239,5 @@ fn the_page_reports_its_own_script_errors() {
     let dom = dump_dom(&chromium, &html);
     assert!(count(&dom, "class=\"script-error\"") > 0, "a broken page must list its error");
     assert!(!dom.contains("id=\"pgtls-loaded\""));
+    Completion::Completed
 }

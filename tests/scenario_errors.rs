@@ -66,7 +66,7 @@ fn pki_errors_name_the_entity_and_field() {
 fn steps_and_versions_are_checked() {
     let text = "[[case]]\nname = \"a\"\nsteps = [\"reboot\", { set = {}, hba = [] }]\nexpect = \"connected\"\n";
     let e = errors(text);
-    assert!(e.contains("unknown variant `reboot`, expected `reload` or `restart`"), "{e}");
+    assert!(e.contains("unknown variant `reboot`, expected one of `reload`, `restart`, `initial`"), "{e}");
     let text = "[[case]]\nname = \"a\"\nrequires = { pg = \"fifteen\" }\nexpect = \"connected\"\n";
     insta::assert_snapshot!(errors(text), @r#"scenarios/broken.toml:3:14: failed to load scenario: case[0].requires.pg: `fifteen` is not a version comparison (hint: write e.g. ">=14" or ">=14, <17")"#);
 }

@@ -427,6 +427,7 @@ pub const FILTERS: &[(&str, &str)] = &[
     (r#"(localhost|127\.0\.0\.1):\d+"#, "$1:[port]"),
     (r#"\b([a-zA-Z][a-zA-Z0-9.-]*\.[a-zA-Z]+):\d{4,5}\b"#, "$1:[port]"),
     (r#"(/[^\s"'/]+)*/pgtls-\d+-[^\s"'/]+"#, "[scratch]"),
+    (r#"\[scratch\]/attempt-\d+"#, "[scratch]/attempt-[n]"),
     (r#"(/[^\s"'/]+)*/pgtls/rootfs/[0-9a-f]+"#, "[image rootfs]"),
     (r#"\(pid \d+\)"#, "(pid [pid])"),
     (r#"(does not exist in|the server is) PostgreSQL \d+"#, "$1 PostgreSQL [major]"),

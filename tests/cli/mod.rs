@@ -56,22 +56,29 @@ pub fn stable(mut r: Report) -> Report {
     r
 }
 
-/// Docker images `PGTLS_IMAGE_PATTERN` names for `major`, if it exists locally; `None` after
-/// saying why, unless `PGTLS_REQUIRE_DOCKER=1`, which makes its absence a failure.
-pub fn docker_image(major: u32) -> Option<String> {
+/// The image `PGTLS_IMAGE_PATTERN` names for `major`, if it exists locally; `Err` says why not
+/// (the test then ends ignored), unless `PGTLS_REQUIRE_DOCKER=1` makes its absence a failure.
+pub fn docker_image(major: u32) -> Result<String, String> {
     let pattern = std::env::var("PGTLS_IMAGE_PATTERN").unwrap_or_else(|_| "postgres:{major}".into());
     let image = pattern.replace("{major}", &major.to_string());
     let found = pgtls_harness::server::docker::engine_available().and_then(|()| {
         pgtls_harness::server::docker::local_image_id(&image).map(|_| ()).ok_or(format!("no local image {image}"))
     });
     match found {
-        Ok(()) => Some(image),
+        Ok(()) => Ok(image),
         Err(reason) if std::env::var("PGTLS_REQUIRE_DOCKER").is_ok_and(|v| v == "1") => {
             panic!("Docker is required (PGTLS_REQUIRE_DOCKER=1) but unavailable: {reason}")
         }
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            None
-        }
+        Err(reason) => Err(format!("Docker unavailable: {reason}")),
     }
+}
+
+/// A test of a libtest-mimic binary: it panics on failure and returns `Completion::Ignored`
+/// with the reason when a prerequisite is missing.
+pub type Test = (&'static str, fn() -> libtest_mimic::Completion);
+
+/// Runs `tests` as the test binary's trials.
+pub fn run_tests(tests: &[Test]) -> std::process::ExitCode {
+    let trials = tests.iter().map(|&(name, f)| libtest_mimic::Trial::ignorable_test(name, move || Ok(f()))).collect();
+    libtest_mimic::run(&libtest_mimic::Arguments::from_args(), trials).exit_code()
 }
