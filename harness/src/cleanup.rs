@@ -72,6 +72,13 @@ pub fn register_container(id: &str) {
     with(|r| r.containers.insert(id.to_owned()));
 }
 
+/// Arms the signal handlers and the reaper before a container whose ID is not known yet is
+/// created (the reaper finds it by its [`OWNER_LABEL`]).
+pub fn before_labelled_container() {
+    install_signal_handlers();
+    ensure_reaper();
+}
+
 pub fn unregister_container(id: &str) {
     with(|r| r.containers.remove(id));
 }
@@ -131,9 +138,12 @@ fn ensure_reaper() {
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
         let pid = std::process::id();
         let tmp = scratch_base();
+        // A container whose create request was in flight when we died appears only after
+        // the engine has handled it, so the sweep is repeated for a few seconds.
         let script = format!(
-            "read _ignored; ids=$(docker ps -aq --filter label={OWNER_LABEL}={pid} 2>/dev/null); \
-             [ -n \"$ids\" ] && docker rm -f $ids >/dev/null 2>&1; rm -rf {}/{SCRATCH_PREFIX}{pid}-*",
+            "read _ignored; rm -rf {}/{SCRATCH_PREFIX}{pid}-*; for _ in 1 2 3 4 5 6; do \
+             ids=$(docker ps -aq --filter label={OWNER_LABEL}={pid} 2>/dev/null); \
+             [ -n \"$ids\" ] && docker rm -f $ids >/dev/null 2>&1; sleep 2; done",
             tmp.display()
         );
         let mut cmd = Command::new("sh");

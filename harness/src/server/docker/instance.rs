@@ -121,6 +121,7 @@ impl DockerInstance {
                     .map_err(|e| e.to_string())?;
             }
         }
+        crate::cleanup::before_labelled_container();
         let c = GenericImage::new(repo, tag)
             .with_exposed_port(5432.tcp())
             .with_wait_for(WaitFor::Nothing)

@@ -149,6 +149,7 @@ impl DockerBackend {
     async fn build_bootstrap_image(&self, tag: &str, sql: &str) -> Result<(), String> {
         let include = "echo \"include_if_exists '/pgtls/etc/pgtls.conf'\" >> \"$PGDATA/postgresql.conf\"\n".to_string();
         let (repo, version) = split_image(&self.image);
+        crate::cleanup::before_labelled_container();
         let container = GenericImage::new(repo, version)
             .with_exposed_port(5432.tcp())
             .with_wait_for(WaitFor::message_on_stderr("database system is ready to accept connections"))
@@ -272,6 +273,7 @@ async fn facts(image: &str) -> Result<ImageFacts, String> {
     let script = "id -u postgres; id -g postgres; bin=$(dirname \"$(command -v postgres || ls /usr/lib/postgresql/*/bin/postgres | tail -1)\"); \
                   echo \"$bin\"; \"$bin/postgres\" --version; \"$bin/postgres\" --describe-config | cut -f1";
     let (repo, tag) = split_image(image);
+    crate::cleanup::before_labelled_container();
     let container = GenericImage::new(repo, tag)
         .with_entrypoint("bash")
         .with_wait_for(WaitFor::exit(testcontainers::core::wait::ExitWaitStrategy::new().with_exit_code(0)))
