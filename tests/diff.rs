@@ -4,7 +4,8 @@
 //! The build comparison runs `scenarios/docs` with libpq and rust on native PostgreSQL 15 and
 //! on the Docker images of 13 and 17 (`PGTLS_IMAGE_PATTERN`; without them it ends ignored with
 //! the reason, unless `PGTLS_REQUIRE_DOCKER=1`). What differs is read off the snapshots
-//! (`tests/snapshots/docker/docs__*@<client>.snap` against their `@pg13`/`@pg17` variants): from 15 to 13 six cases per client change whether they run (`requires`), and
+//! (`tests/snapshots/docker/docs__*@<client>.snap` against their `@pg13`/`@pg17` variants):
+//! from 15 to 13 six cases per client change whether they run (`requires`), and
 //! from 15 to 17 nothing a diff compares changes, although the raw messages, ports, paths and
 //! timings all do.
 

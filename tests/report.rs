@@ -16,7 +16,6 @@ use std::process::Command;
 use pgtls_harness::report::{self, Report};
 use pgtls_harness::runner::Verdict;
 
-/// A report of two servers with every verdict (a failure and a known divergence edited in).
 fn main() -> std::process::ExitCode {
     cli::run_tests(&[
         ("schema_version_1_reads_back_and_round_trips", schema_version_1_reads_back_and_round_trips),
@@ -34,6 +33,7 @@ fn main() -> std::process::ExitCode {
     ])
 }
 
+/// A report of two servers with every verdict (a failure and a known divergence edited in).
 fn fixture() -> PathBuf {
     cli::root().join("tests/fixtures/report-v1.json")
 }

@@ -138,12 +138,9 @@ fn ensure_reaper() {
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
         let pid = std::process::id();
         let tmp = scratch_base();
-        // A container whose create request was in flight when we died appears only after
-        // the engine has handled it, so the sweep is repeated for a few seconds.
         let script = format!(
-            "read _ignored; rm -rf {}/{SCRATCH_PREFIX}{pid}-*; for _ in 1 2 3 4 5 6; do \
-             ids=$(docker ps -aq --filter label={OWNER_LABEL}={pid} 2>/dev/null); \
-             [ -n \"$ids\" ] && docker rm -f $ids >/dev/null 2>&1; sleep 2; done",
+            "read _ignored; ids=$(docker ps -aq --filter label={OWNER_LABEL}={pid} 2>/dev/null); \
+             [ -n \"$ids\" ] && docker rm -f $ids >/dev/null 2>&1; rm -rf {}/{SCRATCH_PREFIX}{pid}-*",
             tmp.display()
         );
         let mut cmd = Command::new("sh");
