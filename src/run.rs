@@ -37,6 +37,11 @@ pub struct RunArgs {
     /// PostgreSQL majors for --backend docker, resolved with the image pattern.
     #[arg(long, value_delimiter = ',')]
     pub pg: Vec<u32>,
+    /// How files reach containers: `bind` mounts a host directory (an engine on this machine),
+    /// `copy` uses only the engine's API (remote engines, Podman, Docker-in-Docker), `auto`
+    /// picks copy when DOCKER_HOST is set and is not a unix:// socket.
+    #[arg(long, env = "PGTLS_DOCKER_FILES", default_value = "auto", value_parser = ["auto", "bind", "copy"])]
+    pub docker_files: String,
     /// Image pattern; `{major}` is replaced.
     #[arg(long, env = "PGTLS_IMAGE_PATTERN", default_value = "postgres:{major}")]
     pub image_pattern: String,
@@ -211,7 +216,10 @@ fn targets(a: &RunArgs, choice: &ClientChoice) -> Result<Vec<Target>, String> {
             if images.is_empty() {
                 return Err("--backend docker needs --image IMAGE or --pg MAJORS".into());
             }
-            pgtls_harness::server::docker::targets(&images, choice)
+            let (files, why) = pgtls_harness::server::docker::FileTransfer::choose(&a.docker_files)?;
+            let engine = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the local socket".into());
+            eprintln!("docker engine: {engine}; files: {} ({why})", files.name());
+            pgtls_harness::server::docker::targets(&images, choice, files)
         }
     }
 }

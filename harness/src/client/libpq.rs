@@ -12,7 +12,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
@@ -36,6 +37,39 @@ pub struct Launch {
     pub psql: PathBuf,
     /// `(ld.so, library path, OpenSSL config)` of the system psql belongs to.
     pub loader: Option<(PathBuf, String, Option<PathBuf>)>,
+}
+
+/// A psql that runs elsewhere (the image's own, in a container of the image under test) and
+/// sees this machine's files only as they are handed to it.
+pub trait RemotePsql: Send + Sync {
+    /// Where a file or directory of this machine is found by the remote psql.
+    fn path(&self, here: &Path) -> String;
+    /// Provides `inputs`, writes `files`, creates `dirs`, runs `argv` with exactly `env`, and
+    /// brings `outputs` back here.
+    fn run<'a>(&'a self, run: &'a RemoteRun) -> BoxFuture<'a, Result<RunOutput, String>>;
+}
+
+/// One remote psql run; every path is this machine's.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteRun {
+    /// The command, with remote paths already in place.
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub inputs: Vec<PathBuf>,
+    pub dirs: Vec<PathBuf>,
+    /// Small text files to create there: path, text, mode.
+    pub files: Vec<(PathBuf, String, u32)>,
+    pub outputs: Vec<PathBuf>,
+    pub timeout: Duration,
+}
+
+/// What a remote run printed, with remote paths turned back into this machine's.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    pub success: bool,
+    pub timed_out: bool,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Launch {
@@ -64,6 +98,8 @@ impl Launch {
 /// libpq through a psql binary.
 pub struct LibpqClient {
     launch: Launch,
+    /// Set when psql runs elsewhere; `launch.psql` is then its path there.
+    remote: Option<Arc<dyn RemotePsql>>,
     version: PgVersion,
     /// `psql --version` output.
     version_text: String,
@@ -93,7 +129,52 @@ impl LibpqClient {
             )
         })?;
         let version_text = text.trim().to_owned();
-        Ok(LibpqClient { launch, version, version_text, probes: Mutex::new(HashMap::new()) })
+        Ok(LibpqClient { launch, remote: None, version, version_text, probes: Mutex::new(HashMap::new()) })
+    }
+
+    /// Uses the psql at `psql` where `remote` runs it. Keyword support is probed up front, for
+    /// every keyword scenarios may set, in one remote run.
+    pub async fn remote(psql: &str, remote: Arc<dyn RemotePsql>) -> Result<LibpqClient, String> {
+        let env = vec![("LC_ALL".to_owned(), "C".to_owned()), ("PATH".to_owned(), REMOTE_PATH.to_owned())];
+        let run = |argv: Vec<String>| RemoteRun {
+            argv,
+            env: env.clone(),
+            timeout: Duration::from_secs(30),
+            ..RemoteRun::default()
+        };
+        let out = remote.run(&run(vec![psql.to_owned(), "--version".to_owned()])).await?;
+        let version = PgVersion::parse(&out.stdout)
+            .ok_or_else(|| format!("failed to parse `{psql} --version`: {}{}", out.stdout, out.stderr))?;
+        let version_text = out.stdout.trim().to_owned();
+        // One psql per keyword, in one shell: `keyword<TAB>stderr`.
+        let mut script = String::new();
+        // `port` too: the harness sets it on every attempt.
+        let keywords: Vec<&str> = crate::scenario::KEYWORDS.iter().map(|k| k.name).chain(["port"]).collect();
+        for k in &keywords {
+            script.push_str(&format!(
+                "printf '%s\\t' {0}; {psql} -X -w -d \"{0}='' host=/nonexistent/pgtls-probe connect_timeout=2\" -c '' 2>&1 | tr -d '\\n'; echo\n",
+                k
+            ));
+        }
+        let out = remote.run(&run(vec!["bash".to_owned(), "-c".to_owned(), script])).await?;
+        let client = LibpqClient {
+            launch: Launch { psql: PathBuf::from(psql), loader: None },
+            remote: Some(remote),
+            version,
+            version_text,
+            probes: Mutex::new(HashMap::new()),
+        };
+        let mut probes = HashMap::new();
+        for line in out.stdout.lines() {
+            if let Some((keyword, stderr)) = line.split_once('\t') {
+                probes.insert(keyword.to_owned(), client.support_from(keyword, stderr));
+            }
+        }
+        if probes.len() < keywords.len() {
+            return Err(format!("probing {psql}'s keywords failed: {}{}", out.stdout, out.stderr));
+        }
+        *client.probes.lock().unwrap_or_else(|p| p.into_inner()) = probes;
+        Ok(client)
     }
 
     pub fn version(&self) -> PgVersion {
@@ -109,25 +190,32 @@ impl LibpqClient {
         if let Some(s) = cache.get(keyword) {
             return s.clone();
         }
+        if self.remote.is_some() {
+            // Every keyword a scenario may set was probed when the client was made.
+            return Support::No(format!("`{keyword}` was not probed for the remote psql"));
+        }
         let conninfo = format!("{keyword}='' host=/nonexistent/pgtls-probe connect_timeout=2");
         let mut cmd = self.launch.std_command();
         cmd.args(["-X", "-w", "-d", &conninfo, "-c", ""]).env("LC_ALL", "C").stdin(Stdio::null());
-        let out = cmd.output();
-        let support = match out {
-            Ok(o)
-                if String::from_utf8_lossy(&o.stderr).contains(&format!("invalid connection option \"{keyword}\"")) =>
-            {
-                Support::No(format!(
-                    "libpq {} (psql {}) has no `{keyword}` keyword",
-                    self.version.major,
-                    self.launch.psql.display()
-                ))
-            }
-            Ok(_) => Support::Yes,
+        let support = match cmd.output() {
+            Ok(o) => self.support_from(keyword, &String::from_utf8_lossy(&o.stderr)),
             Err(e) => Support::No(format!("failed to run psql: {e}")),
         };
         cache.insert(keyword.to_owned(), support.clone());
         support
+    }
+
+    /// Whether `keyword` is supported, from what psql printed when given it.
+    fn support_from(&self, keyword: &str, stderr: &str) -> Support {
+        if stderr.contains(&format!("invalid connection option \"{keyword}\"")) {
+            Support::No(format!(
+                "libpq {} (psql {}) has no `{keyword}` keyword",
+                self.version.major,
+                self.launch.psql.display()
+            ))
+        } else {
+            Support::Yes
+        }
     }
 }
 
@@ -175,8 +263,30 @@ impl Client for LibpqClient {
     }
 }
 
+/// `PATH` for a remote psql run.
+const REMOTE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// psql's arguments for an attempt (the service `pgtls` holds the parameters).
+fn psql_args(req: &ConnectRequest) -> Vec<String> {
+    let mut args: Vec<String> = ["-X", "-A", "-t", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-d", "service=pgtls", "-c"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    args.push(SESSION_QUERY.to_owned());
+    if let Some(q) = &req.query {
+        // Verbose errors carry the SQLSTATE ("ERROR:  22023: …"); connection errors are
+        // printed before this takes effect.
+        args.extend(["-c".to_owned(), "\\set VERBOSITY verbose".to_owned(), "-c".to_owned(), q.clone()]);
+    }
+    args
+}
+
 impl LibpqClient {
     async fn run(&self, req: &ConnectRequest) -> Result<ClientReport, String> {
+        if let Some(remote) = &self.remote {
+            let out = self.run_remote(remote.as_ref(), req).await?;
+            return Ok(self.report(out.success, out.timed_out, req, &out.stdout, &out.stderr));
+        }
         let service = write_service_file(req)?;
         let mut std_cmd = self.launch.std_command();
         // Keep only what the launch set (OPENSSL_CONF); the rest of the environment goes.
@@ -184,12 +294,7 @@ impl LibpqClient {
             std_cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))).collect();
         std_cmd.env_clear().envs(kept);
         let mut cmd = tokio::process::Command::from(std_cmd);
-        cmd.args(["-X", "-A", "-t", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-d", "service=pgtls", "-c", SESSION_QUERY]);
-        if let Some(q) = &req.query {
-            // Verbose errors carry the SQLSTATE ("ERROR:  22023: …"); connection errors are
-            // printed before this takes effect.
-            cmd.args(["-c", "\\set VERBOSITY verbose", "-c", q]);
-        }
+        cmd.args(psql_args(req));
         cmd.env("PGSERVICEFILE", &service)
             .env("PGSYSCONFDIR", &req.scratch)
             .env("HOME", &req.scratch)
@@ -208,35 +313,75 @@ impl LibpqClient {
         let child = cmd.spawn().map_err(|e| format!("failed to run {}: {e}", self.launch.psql.display()))?;
         let out = match tokio::time::timeout(req.timeout, child.wait_with_output()).await {
             Ok(out) => out.map_err(|e| format!("failed to wait for psql: {e}"))?,
-            Err(_) => {
-                return Ok(ClientReport::Failed(ClientFailure {
-                    timed_out: true,
-                    message: format!("psql did not finish within {:?}", req.timeout),
-                    ..ClientFailure::default()
-                }));
-            }
+            Err(_) => return Ok(self.report(false, true, req, "", "")),
         };
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let (session, rows) = stdout.split_once('\n').unwrap_or((&stdout, ""));
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        Ok(self.report(out.status.success(), false, req, &stdout, &stderr))
+    }
+
+    /// Runs an attempt's psql remotely: the service file is written there, the files its
+    /// parameters name are provided, and files it writes come back.
+    async fn run_remote(&self, remote: &dyn RemotePsql, req: &ConnectRequest) -> Result<RunOutput, String> {
+        let mut run = RemoteRun { timeout: req.timeout, ..RemoteRun::default() };
+        let mut service = String::from("[pgtls]\n");
+        for (k, v) in &req.params {
+            if v.contains('\n') {
+                return Err(format!("value of `{k}` contains a newline"));
+            }
+            let kind = crate::scenario::keyword(k).map(|kw| kw.kind);
+            let value = if kind == Some(crate::scenario::ValueKind::OutputFile) {
+                run.outputs.push(PathBuf::from(v));
+                remote.path(Path::new(v))
+            } else if v.starts_with('/') && Path::new(v).exists() {
+                run.inputs.push(PathBuf::from(v));
+                remote.path(Path::new(v))
+            } else {
+                v.clone()
+            };
+            service.push_str(&format!("{k}={value}\n"));
+        }
+        let service_path = req.scratch.join("pg_service.conf");
+        run.dirs.push(req.scratch.clone());
+        run.files.push((service_path.clone(), service, 0o600));
+        let scratch = remote.path(&req.scratch);
+        run.env = vec![
+            ("PGSERVICEFILE".to_owned(), remote.path(&service_path)),
+            ("PGSYSCONFDIR".to_owned(), scratch.clone()),
+            ("HOME".to_owned(), scratch),
+            ("LC_ALL".to_owned(), "C".to_owned()),
+            ("LANG".to_owned(), "C".to_owned()),
+            ("PATH".to_owned(), REMOTE_PATH.to_owned()),
+        ];
+        run.env.extend(req.env.iter().cloned());
+        run.argv = std::iter::once(self.launch.psql.to_string_lossy().into_owned()).chain(psql_args(req)).collect();
+        remote.run(&run).await
+    }
+
+    /// The attempt's report from psql's exit status and output.
+    fn report(&self, ok: bool, timed_out: bool, req: &ConnectRequest, stdout: &str, stderr: &str) -> ClientReport {
+        if timed_out {
+            return ClientReport::Failed(ClientFailure {
+                timed_out: true,
+                message: format!("psql did not finish within {:?}", req.timeout),
+                ..ClientFailure::default()
+            });
+        }
+        let (session, rows) = stdout.split_once('\n').unwrap_or((stdout, ""));
         // The session row printed means psql connected; a later failure is the case query's.
-        let ok = out.status.success();
         match (ok || req.query.is_some()).then(|| parse_session(session)) {
             Some(Ok(mut c)) => {
                 if req.query.is_some() {
-                    c.query = Some(query_outcome(ok, rows, &String::from_utf8_lossy(&out.stderr)));
+                    c.query = Some(query_outcome(ok, rows, stderr));
                 }
-                return Ok(ClientReport::Connected(c));
+                ClientReport::Connected(c)
             }
-            Some(Err(m)) if ok => {
-                return Ok(ClientReport::Failed(ClientFailure {
-                    local: Some(FailureClass::Unclassified),
-                    message: m,
-                    ..ClientFailure::default()
-                }));
-            }
-            _ => {}
+            Some(Err(m)) if ok => ClientReport::Failed(ClientFailure {
+                local: Some(FailureClass::Unclassified),
+                message: m,
+                ..ClientFailure::default()
+            }),
+            _ => ClientReport::Failed(libpq_messages::evidence(stderr)),
         }
-        Ok(ClientReport::Failed(libpq_messages::evidence(&String::from_utf8_lossy(&out.stderr))))
     }
 }
 

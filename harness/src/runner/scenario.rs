@@ -55,7 +55,7 @@ pub async fn run(scenario: &Scenario, target: &Target, cx: &RunContext) -> Scena
     match Session::open(scenario, backend, &mut result.timings).await {
         Ok(mut session) => {
             session.run_cases(scenario, backend.info(), clients, cx, &mut result).await;
-            result.server_log = session.instance.log_since(session.log_start);
+            result.server_log = session.instance.log_since(session.log_start).await;
             attach_log(&mut result);
             if session.pristine {
                 let (backend_id, bootstrap) = (backend.id(), session.bootstrap.clone());
@@ -154,10 +154,10 @@ impl Session {
             Some(idle) => (reuse(idle, &bootstrap).await?, true),
             None => (backend.create(&bootstrap).await.map_err(|e| e.to_string())?, false),
         };
-        let log_start = instance.log_offset();
+        let log_start = instance.log_offset().await;
         // Backends of earlier scenarios on a reused server must not leak into our windows.
         let seen_backends: BTreeSet<u32> =
-            crate::server::log::parse(&instance.log_since(0)).into_iter().map(|e| e.pid).collect();
+            crate::server::log::parse(&instance.log_since(0).await).into_iter().map(|e| e.pid).collect();
         let state = ConfigState::new(s);
         instance.apply(&state.render(&pki)).await.map_err(|e| e.to_string())?;
         let start_failure = if reused { instance.restart().await.err() } else { instance.start().await.err() };
@@ -199,11 +199,11 @@ impl Session {
             }
             let t = Instant::now();
             // Log expectations see what the steps logged (a reload's complaint) too.
-            let case_offset = self.instance.log_offset();
+            let case_offset = self.instance.log_offset().await;
             let step_error = self.apply_steps(&case.steps, &s.server.databases).await;
             // The harness's own connections during the steps are no attempt's (and a previous
             // attempt's late lines are noted as its own, not the next attempt's).
-            self.note_backends(case_offset);
+            self.note_backends(case_offset).await;
             result.timings.steps_ms += ms(t);
             match &case_plan {
                 CasePlan::StepsOnly => continue,
@@ -219,7 +219,7 @@ impl Session {
             let serial = serial.map(|x| x.decimal().to_owned());
             for client in clients {
                 let started = Instant::now();
-                let log_from = self.instance.log_offset();
+                let log_from = self.instance.log_offset().await;
                 let earlier = case.expect.reads_log().then(|| self.seen_backends.clone());
                 let outcome = match (&step_error, &self.missing_extension) {
                     (_, Some(reason)) => Outcome::Skipped { reason: reason.clone() },
@@ -243,7 +243,7 @@ impl Session {
                 r.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
                 // Byte offsets into the log for now; `run` turns them into lines.
                 let rel = |o: u64| o.saturating_sub(self.log_start) as usize;
-                r.log_span = Some([rel(log_from), rel(self.instance.log_offset())]);
+                r.log_span = Some([rel(log_from), rel(self.instance.log_offset().await)]);
                 cr.results.push(r);
                 result.timings.connects += 1;
             }
@@ -311,11 +311,11 @@ impl Session {
         if let Some(reason) = unsupported(client, &req) {
             return Outcome::Skipped { reason };
         }
-        let offset = self.instance.log_offset();
+        let offset = self.instance.log_offset().await;
         let report = client.connect(&req).await;
         let failure = match report {
             ClientReport::Connected(c) => {
-                self.note_backends(offset);
+                self.note_backends(offset).await;
                 return Outcome::Connected(c);
             }
             ClientReport::Failed(f) => f,
@@ -360,7 +360,7 @@ impl Session {
         let deadline = Instant::now() + Duration::from_millis(1000);
         let pm = self.instance.postmaster_pid();
         loop {
-            let window = self.instance.log_since(offset);
+            let window = self.instance.log_since(offset).await;
             let lines = crate::server::log::report_lines(&window, earlier);
             let liked = applying(&case.expect.log_like, Some(pg)).all(|re| lines.iter().any(|l| re.is_match(l)));
             // Only an absence needs the server's last word on a failed attempt.
@@ -385,19 +385,19 @@ impl Session {
     async fn evidence(&mut self, offset: u64, wait_for_alert: bool) -> ServerEvidence {
         let deadline = Instant::now() + Duration::from_millis(if wait_for_alert { 1000 } else { 0 });
         loop {
-            let window = self.instance.log_since(offset);
+            let window = self.instance.log_since(offset).await;
             let ev =
                 ServerEvidence::from_window_excluding(&window, self.instance.postmaster_pid(), &self.seen_backends);
             if !wait_for_alert || ev.tls_accept_failed || Instant::now() >= deadline {
-                self.note_backends(offset);
+                self.note_backends(offset).await;
                 return ev;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 
-    fn note_backends(&mut self, offset: u64) {
-        let window = self.instance.log_since(offset);
+    async fn note_backends(&mut self, offset: u64) {
+        let window = self.instance.log_since(offset).await;
         let pm = self.instance.postmaster_pid();
         self.seen_backends
             .extend(crate::server::log::parse(&window).into_iter().map(|e| e.pid).filter(|p| Some(*p) != pm));
@@ -450,8 +450,11 @@ impl Session {
         }
         // `host = "${socket}"`: the server's Unix socket (libpq: a host starting with `/` is a
         // socket directory, and a `hostaddr` would win over it, so the default one goes).
-        if params.iter().any(|(k, v)| k == "host" && v == SOCKET_HOST) {
-            let (dir, port) = ep.socket.clone();
+        // Without a socket this machine reaches (Docker copy mode) the value stays, and the
+        // attempt is skipped (`unsupported`).
+        if let Some((dir, port)) =
+            ep.socket.clone().filter(|_| params.iter().any(|(k, v)| k == "host" && v == SOCKET_HOST))
+        {
             for (k, v) in params.iter_mut() {
                 match k.as_str() {
                     "host" => *v = dir.to_string_lossy().into_owned(),
@@ -515,6 +518,11 @@ fn direct_tls_refused(req: &ConnectRequest, f: &crate::client::ClientFailure, ev
 }
 
 fn unsupported(client: &dyn Client, req: &ConnectRequest) -> Option<String> {
+    if req.get("host") == Some(SOCKET_HOST) {
+        return Some(
+            "the server's Unix socket is not reachable from this machine (Docker copy mode shares no directory)".into(),
+        );
+    }
     if req.query.is_some() && !client.runs_queries() {
         return Some(format!("client {} does not run case queries", client.name()));
     }

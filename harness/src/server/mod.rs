@@ -129,21 +129,31 @@ pub trait Instance: Send + Sync {
     }
 
     /// Current length of the server log, to mark the start of an attempt.
-    fn log_offset(&self) -> u64 {
-        std::fs::metadata(self.log_path()).map_or(0, |m| m.len())
+    fn log_offset(&self) -> BoxFuture<'_, u64> {
+        Box::pin(std::future::ready(file_log_offset(&self.log_path())))
     }
 
     /// Server log text from `offset` to now.
-    fn log_since(&self, offset: u64) -> String {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut buf = Vec::new();
-        if let Ok(mut f) = std::fs::File::open(self.log_path())
-            && f.seek(SeekFrom::Start(offset)).is_ok()
-        {
-            let _ = f.read_to_end(&mut buf);
-        }
-        String::from_utf8_lossy(&buf).into_owned()
+    fn log_since(&self, offset: u64) -> BoxFuture<'_, String> {
+        Box::pin(std::future::ready(file_log_since(&self.log_path(), offset)))
     }
+}
+
+/// The length of a log file (0 when it does not exist yet).
+pub fn file_log_offset(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// A log file's text from `offset` on.
+pub fn file_log_since(path: &std::path::Path, offset: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut buf = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(path)
+        && f.seek(SeekFrom::Start(offset)).is_ok()
+    {
+        let _ = f.read_to_end(&mut buf);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// A TCP address clients use.
@@ -152,8 +162,9 @@ pub struct Endpoint {
     pub addr: IpAddr,
     pub port: u16,
     /// The Unix-socket directory as this machine sees it, and the port in the socket's name
-    /// (`.s.PGSQL.<port>`, the server's own port, which differs from a published one).
-    pub socket: (PathBuf, u16),
+    /// (`.s.PGSQL.<port>`, the server's own port, which differs from a published one);
+    /// `None` when this machine cannot reach it (a container in Docker copy mode).
+    pub socket: Option<(PathBuf, u16)>,
 }
 
 /// The complete server configuration the runner wants in effect.

@@ -389,28 +389,28 @@ impl NativeInstance {
         let log2 = log.try_clone().map_err(|e| start_err(e.to_string()))?;
         let mut cmd = self.bins.command(&self.user, "postgres");
         cmd.arg("-D").arg(&self.data).stdin(Stdio::null()).stdout(log).stderr(log2);
-        let offset = self.log_offset();
+        let offset = self.log_offset().await;
         let child = process::spawn_tied(cmd).map_err(|e| start_err(format!("failed to spawn postgres: {e}")))?;
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 self.forget_child();
-                return Err(self.start_failure(offset, format!("postgres exited with {status}")));
+                return Err(self.start_failure(offset, format!("postgres exited with {status}")).await);
             }
             if self.admin().await.is_ok() {
                 return Ok(());
             }
             if Instant::now() > deadline {
                 self.shutdown(Signal::SIGKILL).await;
-                return Err(self.start_failure(offset, "not ready within 30 s".into()));
+                return Err(self.start_failure(offset, "not ready within 30 s".into()).await);
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
-    fn start_failure(&self, offset: u64, summary: String) -> StartFailure {
-        let log_tail = self.log_since(offset);
+    async fn start_failure(&self, offset: u64, summary: String) -> StartFailure {
+        let log_tail = self.log_since(offset).await;
         let fatal = super::log::parse(&log_tail).into_iter().rev().find(|e| e.severity == "FATAL");
         StartFailure { summary, fatal, log_tail }
     }
@@ -489,7 +489,11 @@ impl Instance for NativeInstance {
     }
 
     fn endpoint(&self) -> Endpoint {
-        Endpoint { addr: std::net::Ipv4Addr::LOCALHOST.into(), port: self.port, socket: (self.socket_dir(), self.port) }
+        Endpoint {
+            addr: std::net::Ipv4Addr::LOCALHOST.into(),
+            port: self.port,
+            socket: Some((self.socket_dir(), self.port)),
+        }
     }
 
     fn postmaster_pid(&self) -> Option<u32> {

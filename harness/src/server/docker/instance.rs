@@ -1,6 +1,7 @@
-//! One PostgreSQL container: files on the host under a bind mount, lifecycle through
-//! testcontainers, readiness by a real connection.
+//! One PostgreSQL container: files on the host under a bind mount (or copied in through the
+//! API, see [`super::copy`]), lifecycle through testcontainers, readiness by a real connection.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,8 @@ use testcontainers::core::{IntoContainerPort, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
-use super::{ADMIN_ROLE, ImageFacts, PGDATA, split_image};
+use super::channel::Channels;
+use super::{ADMIN_ROLE, FileTransfer, ImageFacts, PGDATA, split_image};
 use crate::server::{
     BackendError, Endpoint, Instance, Paths, ServerConfig, StartFailure, harness_settings, place_files, process,
     render_conf, render_text,
@@ -20,7 +22,8 @@ use crate::server::{
 /// Where the host directory is mounted in the container.
 const MOUNT: &str = "/pgtls";
 
-/// PID 1 of every container, run as the image's postgres user: unpacks the data directory the
+/// PID 1 of every container, run as the image's postgres user: waits for `/pgtls/run/go` (the
+/// configuration is in place), unpacks the data directory the
 /// cached image holds (initialised through the image's own entrypoint, and packed as one tar
 /// file, see `pack_data_dir`) onto a tmpfs, starts
 /// postgres on it, restarts it on SIGUSR1, stops it on SIGINT/SIGTERM (`docker stop`), and
@@ -28,6 +31,7 @@ const MOUNT: &str = "/pgtls";
 /// than a container restart, and the server's writes skip the image's overlay filesystem.
 const SUPERVISOR: &str = r#"
 mkdir -p /pgtls/run
+while [ ! -e /pgtls/run/go ]; do sleep 0.01; done
 state=/pgtls/run/state
 data=/pgtls-data/data
 if [ ! -s "$data/PG_VERSION" ]; then
@@ -57,17 +61,34 @@ pub struct DockerInstance {
     host_dir: PathBuf,
     uid: Uid,
     gid: Gid,
+    files: FileTransfer,
     container: Option<ContainerAsync<GenericImage>>,
+    /// Copy mode: exec sessions in the container as the server's user.
+    control: Option<Channels>,
+    /// Copy mode: the server log read so far, over every container this instance started
+    /// (offsets stay valid across a stop and a start, as the log file's do in bind mode).
+    log: tokio::sync::Mutex<LogMirror>,
+    addr: IpAddr,
     port: u16,
     running: bool,
+    /// The postmaster's PID as the container sees it, once it ran.
+    postmaster: Option<u32>,
     /// The supervisor's PID on this machine (the container's PID 1), when known.
     supervisor_pid: Option<i32>,
     /// Owns `host_dir`; declared last so it is removed after the container.
     _scratch: crate::cleanup::Scratch,
 }
 
+/// The server log of a copy-mode instance as read so far.
+#[derive(Default)]
+struct LogMirror {
+    text: Vec<u8>,
+    /// Where the current container's log starts in `text`.
+    base: usize,
+}
+
 impl DockerInstance {
-    pub fn new(image: String, facts: &ImageFacts) -> std::io::Result<DockerInstance> {
+    pub fn new(image: String, facts: &ImageFacts, files: FileTransfer) -> std::io::Result<DockerInstance> {
         let scratch = crate::cleanup::Scratch::new("container")?;
         let host_dir = scratch.path().join("server");
         std::fs::create_dir_all(host_dir.join("etc/ssl"))?;
@@ -77,9 +98,14 @@ impl DockerInstance {
             host_dir,
             uid: Uid::from_raw(facts.uid),
             gid: Gid::from_raw(facts.gid),
+            files,
             container: None,
+            control: None,
+            log: tokio::sync::Mutex::new(LogMirror::default()),
+            addr: std::net::Ipv4Addr::LOCALHOST.into(),
             port: 0,
             running: false,
+            postmaster: None,
             supervisor_pid: None,
             _scratch: scratch,
         })
@@ -112,66 +138,122 @@ impl DockerInstance {
             return c.start().await.map_err(|e| e.to_string());
         }
         let (repo, tag) = split_image(&self.image);
-        let mount = Mount::bind_mount(self.host_dir.to_string_lossy().into_owned(), MOUNT);
-        let _ = std::fs::remove_file(self.state_path());
+        let copy = self.files == FileTransfer::Copy;
+        let _ = std::fs::remove_file(self.host_dir.join("run/state"));
         std::fs::create_dir_all(self.host_dir.join("run")).map_err(|e| e.to_string())?;
+        if !copy {
+            // The configuration is on the host already: the supervisor may start at once.
+            std::fs::write(self.host_dir.join("run/go"), "").map_err(|e| e.to_string())?;
+        }
         if Uid::current().is_root() {
             for d in ["run", "log"] {
                 nix::unistd::chown(&self.host_dir.join(d), Some(self.uid), Some(self.gid))
                     .map_err(|e| e.to_string())?;
             }
         }
-        crate::cleanup::before_labelled_container();
-        let c = GenericImage::new(repo, tag)
+        let mut request = GenericImage::new(repo, tag)
             .with_exposed_port(5432.tcp())
             .with_wait_for(WaitFor::Nothing)
             .with_env_var("PGDATA", PGDATA)
             .with_user(format!("{}:{}", self.uid, self.gid))
-            .with_mount(mount)
             .with_mount(Mount::tmpfs_mount("/pgtls-data").with_mode(0o1777))
             .with_cmd(["bash", "-c", SUPERVISOR])
             .with_label(crate::cleanup::OWNER_LABEL, std::process::id().to_string())
-            .with_host_config_modifier(loopback_only)
-            .start()
-            .await
-            .map_err(|e| format!("failed to start a container of {}: {e}", self.image))?;
+            .with_host_config_modifier(publish_5432);
+        if !copy {
+            request = request.with_mount(Mount::bind_mount(self.host_dir.to_string_lossy().into_owned(), MOUNT));
+        }
+        crate::cleanup::before_labelled_container();
+        let c = request.start().await.map_err(|e| format!("failed to start a container of {}: {e}", self.image))?;
         crate::cleanup::register_container(c.id());
+        super::audit(c.id()).await;
         self.supervisor_pid = host_pid(c.id()).await;
-        self.container = Some(c);
+        self.addr = super::engine_address(&c).await?;
+        if copy {
+            let control = Channels::new(c.id(), &format!("{}:{}", self.uid, self.gid));
+            let id = c.id().to_owned();
+            self.container = Some(c);
+            self.log.get_mut().base = self.log.get_mut().text.len();
+            self.upload_config(&id).await?;
+            control.run("touch /pgtls/run/go", CONTROL_TIMEOUT).await?;
+            self.control = Some(control);
+        } else {
+            self.container = Some(c);
+        }
         Ok(())
     }
 
-    fn state_path(&self) -> PathBuf {
-        self.host_dir.join("run/state")
+    /// Copy mode: the configuration directory, as written on the host, into the container.
+    async fn upload_config(&self, id: &str) -> Result<(), String> {
+        // As root the host files carry the owners the scenario asked for; otherwise they are
+        // all the server's, as a bind mount would show them to it.
+        let owner = (!Uid::current().is_root()).then_some((self.uid.as_raw(), self.gid.as_raw()));
+        let tar = super::copy::tar_tree(&self.host_dir.join("etc"), "etc", owner)
+            .map_err(|e| format!("failed to pack the configuration: {e}"))?;
+        super::copy::upload(id, MOUNT, tar).await
     }
 
     /// The supervisor's view: `running <pid>` or `exited <pid>`.
-    fn state(&self) -> Option<(bool, String)> {
-        let text = std::fs::read_to_string(self.state_path()).ok()?;
+    async fn state(&self) -> Option<(bool, String)> {
+        let text = match &self.control {
+            Some(c) => c.run("cat /pgtls/run/state 2>/dev/null", CONTROL_TIMEOUT).await.ok()?.stdout_text(),
+            None => std::fs::read_to_string(self.host_dir.join("run/state")).ok()?,
+        };
         let (what, pid) = text.trim().split_once(' ')?;
         Some((what == "running", pid.to_owned()))
     }
 
     async fn start_inner(&mut self) -> Result<(), StartFailure> {
-        let offset = self.log_offset();
+        let offset = self.log_offset().await;
         if self.container.is_none() {
-            self.ensure_started().await.map_err(|e| self.failure(offset, e))?;
+            if let Err(e) = self.ensure_started().await {
+                return Err(self.failure(offset, e).await);
+            }
             let port = match &self.container {
                 Some(c) => c.get_host_port_ipv4(5432).await.map_err(|e| e.to_string()),
                 None => Err("no container".to_owned()),
             };
-            self.port = port.map_err(|e| self.failure(offset, e))?;
+            match port {
+                Ok(p) => self.port = p,
+                Err(e) => return Err(self.failure(offset, e).await),
+            }
             self.wait_ready(offset, None).await
         } else {
             self.restart_inner().await
         }
     }
 
+    /// Copy mode: fetches the log the server wrote since the last read.
+    async fn sync_log(&self) -> u64 {
+        let mut log = self.log.lock().await;
+        if let Some(control) = &self.control {
+            let from = log.text.len() - log.base;
+            let script = format!(
+                "f=/pgtls/log/server.log; n=$(stat -c %s \"$f\" 2>/dev/null || echo 0); echo \"$n\"; \
+                 [ \"$n\" -gt {from} ] && tail -c +{} \"$f\" | head -c $((n - {from})); true",
+                from + 1
+            );
+            if let Ok(out) = control.run(&script, CONTROL_TIMEOUT).await
+                && let Some(pos) = out.stdout.iter().position(|b| *b == b'\n')
+            {
+                log.text.extend_from_slice(&out.stdout[pos + 1..]);
+            }
+        }
+        log.text.len() as u64
+    }
+
     /// Restarts postgres inside the running container through the supervisor.
     async fn restart_inner(&mut self) -> Result<(), StartFailure> {
-        let offset = self.log_offset();
-        let before = self.state().map(|(_, pid)| pid);
+        let offset = self.log_offset().await;
+        let before = self.state().await.map(|(_, pid)| pid);
         let id = self.container.as_ref().map(|c| c.id().to_owned()).unwrap_or_default();
+        if let Some(control) = &self.control {
+            // Copy mode: the supervisor is the container's PID 1 and runs as the same user.
+            if let Err(e) = control.run("kill -USR1 1", CONTROL_TIMEOUT).await {
+                return Err(self.failure(offset, e).await);
+            }
+            return self.wait_ready(offset, before).await;
+        }
         // Signalling the supervisor directly skips the Docker API's round trip through the
         // daemon (20-40 ms a restart here); without the permission to, the API does it.
         let direct = self.supervisor_pid.is_some_and(|pid| {
@@ -179,8 +261,8 @@ impl DockerInstance {
             let ours = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|c| c.contains(&id));
             ours && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGUSR1).is_ok()
         });
-        if !direct {
-            signal(&id, "USR1").await.map_err(|e| self.failure(offset, e))?;
+        if !direct && let Err(e) = signal(&id, "USR1").await {
+            return Err(self.failure(offset, e).await);
         }
         self.wait_ready(offset, before).await
     }
@@ -190,26 +272,28 @@ impl DockerInstance {
     async fn wait_ready(&mut self, offset: u64, old_pid: Option<String>) -> Result<(), StartFailure> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            match self.state() {
+            match self.state().await {
                 Some((false, pid)) if Some(&pid) != old_pid.as_ref() || old_pid.is_none() => {
                     self.running = false;
-                    return Err(self.failure(offset, "postgres exited: it did not start".into()));
+                    self.postmaster = pid.parse().ok();
+                    return Err(self.failure(offset, "postgres exited: it did not start".into()).await);
                 }
                 Some((true, pid)) if Some(&pid) != old_pid.as_ref() && self.admin().await.is_ok() => {
                     self.running = true;
+                    self.postmaster = pid.parse().ok();
                     return Ok(());
                 }
                 _ => {}
             }
             if Instant::now() > deadline {
-                return Err(self.failure(offset, "not ready within 60 s".into()));
+                return Err(self.failure(offset, "not ready within 60 s".into()).await);
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
-    fn failure(&self, offset: u64, summary: String) -> StartFailure {
-        let log_tail = self.log_since(offset);
+    async fn failure(&self, offset: u64, summary: String) -> StartFailure {
+        let log_tail = self.log_since(offset).await;
         let fatal = crate::server::log::parse(&log_tail).into_iter().rev().find(|e| e.severity == "FATAL");
         StartFailure { summary, fatal, log_tail }
     }
@@ -231,9 +315,13 @@ async fn signal(id: &str, sig: &str) -> Result<(), String> {
     docker.kill_container(id, Some(opts)).await.map_err(|e| format!("failed to signal the container: {e}"))
 }
 
-/// Publish 5432 on 127.0.0.1 only: tests touch loopback, never other interfaces.
-pub(super) fn loopback_only(hc: &mut HostConfig) {
-    let binding = PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) };
+/// How long a request to the supervisor or the log may take.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Publish 5432 on the engine host's loopback when the engine is reached on loopback (tests
+/// touch loopback, never other interfaces), on all its interfaces when it is another machine.
+pub(super) fn publish_5432(hc: &mut HostConfig) {
+    let binding = PortBinding { host_ip: Some(super::publish_address().into()), host_port: Some(String::new()) };
     hc.port_bindings = Some([("5432/tcp".to_owned(), Some(vec![binding]))].into_iter().collect());
     hc.publish_all_ports = Some(false);
 }
@@ -254,7 +342,14 @@ fn render_hba(lines: &[String]) -> String {
 impl Instance for DockerInstance {
     fn apply<'a>(&'a mut self, config: &'a ServerConfig) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
-            self.write_config(config).map_err(|e| BackendError::new("failed to write the server configuration", e))
+            self.write_config(config).map_err(|e| BackendError::new("failed to write the server configuration", e))?;
+            match (&self.control, &self.container) {
+                (Some(_), Some(c)) => self
+                    .upload_config(c.id())
+                    .await
+                    .map_err(|e| BackendError::new("failed to copy the server configuration", e)),
+                _ => Ok(()),
+            }
         })
     }
 
@@ -266,9 +361,12 @@ impl Instance for DockerInstance {
         Box::pin(async move {
             if let Some(c) = self.container.take() {
                 let _ = c.stop_with_timeout(Some(10)).await;
+                // The log as the stopped server left it, before the container goes.
+                self.sync_log().await;
                 crate::cleanup::unregister_container(c.id());
                 let _ = c.rm().await;
             }
+            self.control = None;
             self.running = false;
         })
     }
@@ -289,7 +387,7 @@ impl Instance for DockerInstance {
     /// The harness's own superuser over the published port (its pg_hba line is first).
     fn admin_config(&self) -> tokio_postgres::Config {
         let mut cfg = tokio_postgres::Config::new();
-        cfg.host("127.0.0.1").port(self.port).user(ADMIN_ROLE).dbname("postgres");
+        cfg.host(self.addr.to_string()).port(self.port).user(ADMIN_ROLE).dbname("postgres");
         cfg.ssl_mode(tokio_postgres::config::SslMode::Disable).connect_timeout(Duration::from_secs(5));
         cfg
     }
@@ -299,19 +397,35 @@ impl Instance for DockerInstance {
     }
 
     fn endpoint(&self) -> Endpoint {
-        // The server also listens in the bind-mounted run/ directory, so a client on this
-        // machine reaches its Unix socket.
-        Endpoint {
-            addr: std::net::Ipv4Addr::LOCALHOST.into(),
-            port: self.port,
-            socket: (self.host_dir.join("run"), 5432),
-        }
+        // In bind mode the server also listens in the bind-mounted run/ directory, so a client
+        // on this machine reaches its Unix socket; in copy mode nothing is shared.
+        let socket = (self.files == FileTransfer::Bind).then(|| (self.host_dir.join("run"), 5432));
+        Endpoint { addr: self.addr, port: self.port, socket }
     }
 
     fn postmaster_pid(&self) -> Option<u32> {
         // The supervisor (PID 1) records the postmaster's PID, as the container sees it, which
         // is the PID the server log shows.
-        self.state().and_then(|(_, pid)| pid.parse().ok())
+        self.postmaster
+    }
+
+    fn log_offset(&self) -> BoxFuture<'_, u64> {
+        match self.files {
+            FileTransfer::Copy => Box::pin(self.sync_log()),
+            FileTransfer::Bind => Box::pin(std::future::ready(crate::server::file_log_offset(&self.log_path()))),
+        }
+    }
+
+    fn log_since(&self, offset: u64) -> BoxFuture<'_, String> {
+        match self.files {
+            FileTransfer::Copy => Box::pin(async move {
+                self.sync_log().await;
+                let log = self.log.lock().await;
+                let from = usize::try_from(offset).unwrap_or(usize::MAX).min(log.text.len());
+                String::from_utf8_lossy(&log.text[from..]).into_owned()
+            }),
+            FileTransfer::Bind => Box::pin(std::future::ready(crate::server::file_log_since(&self.log_path(), offset))),
+        }
     }
 }
 

@@ -16,7 +16,15 @@
 //!
 //! The libpq client runs the image's own `psql` on the host through the image's dynamic
 //! loader ([`rootfs`]), so the libpq and OpenSSL under test are the image's.
+//!
+//! That is bind mode, for an engine on this machine. Where host paths mean nothing to the
+//! engine (`DOCKER_HOST` naming another machine, Docker-in-Docker, Podman's API service), copy
+//! mode ([`copy`]) moves every file through the engine's API instead, reads the log and the
+//! supervisor's state over an exec session ([`channel`]) and runs the image's `psql` in a
+//! client container; [`FileTransfer`] chooses.
 
+mod channel;
+mod copy;
 mod instance;
 mod rootfs;
 
@@ -33,7 +41,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{GenericImage, ImageExt};
 
 use super::{Backend, BackendError, Bootstrap, Instance, ServerInfo};
-use crate::client::libpq::Launch;
+use crate::client::libpq::{Launch, LibpqClient};
 use crate::runner::Target;
 use crate::scenario::PgVersion;
 use crate::setup::{ClientChoice, make_clients};
@@ -45,7 +53,98 @@ const PGDATA: &str = "/var/lib/pgtls/data";
 /// Superuser the harness itself connects as (readiness, reloads).
 pub const ADMIN_ROLE: &str = "pgtls_admin";
 /// Bump when the cached-image recipe changes.
-const RECIPE: &str = "v2 initdb.d bootstrap + include /pgtls/etc/pgtls.conf + pgtls_admin + data.tar";
+const RECIPE: &str = "v3 initdb.d bootstrap + include /pgtls/etc/pgtls.conf + pgtls_admin + data.tar + /pgtls tree";
+
+/// How files reach containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileTransfer {
+    /// A host directory bind-mounted at `/pgtls` (an engine on this machine).
+    Bind,
+    /// The engine's archive and exec API only: no path is shared.
+    Copy,
+}
+
+impl FileTransfer {
+    /// `bind`, `copy` or `auto`: auto is bind for an engine on a local socket (no
+    /// `DOCKER_HOST`, or `unix://…`) and copy for any other `DOCKER_HOST`. Returns the mode and
+    /// why, for the run header.
+    pub fn choose(choice: &str) -> Result<(FileTransfer, String), String> {
+        let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+        match choice {
+            "bind" => Ok((FileTransfer::Bind, "--docker-files bind".into())),
+            "copy" => Ok((FileTransfer::Copy, "--docker-files copy".into())),
+            "auto" if host.is_empty() => Ok((FileTransfer::Bind, "the engine is on a local socket".into())),
+            "auto" if host.starts_with("unix://") => {
+                Ok((FileTransfer::Bind, format!("DOCKER_HOST={host} is a local socket")))
+            }
+            "auto" => Ok((FileTransfer::Copy, format!("DOCKER_HOST={host} is not a local socket"))),
+            other => Err(format!("unknown --docker-files value `{other}` (expected `auto`, `bind` or `copy`)")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FileTransfer::Bind => "bind",
+            FileTransfer::Copy => "copy",
+        }
+    }
+}
+
+/// The engine's API client (`DOCKER_HOST` or the local socket, as testcontainers resolves it).
+async fn api() -> Result<testcontainers::bollard::Docker, String> {
+    testcontainers::core::client::docker_client_instance()
+        .await
+        .map_err(|e| format!("failed to reach the Docker engine: {e}"))
+}
+
+/// With `PGTLS_AUDIT_CONTAINERS=FILE`, appends `<id> <mounts as JSON>` for each container the
+/// harness starts, as the engine reports them (`docker inspect`): the proof that copy mode
+/// mounts nothing from this machine.
+async fn audit(id: &str) {
+    let Some(file) = std::env::var_os("PGTLS_AUDIT_CONTAINERS") else { return };
+    let mounts = match api().await {
+        Ok(docker) => match docker.inspect_container(id, None).await {
+            Ok(info) => serde_json::to_string(&info.mounts.unwrap_or_default()).unwrap_or_default(),
+            Err(e) => format!("inspect failed: {e}"),
+        },
+        Err(e) => e,
+    };
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
+        let _ = writeln!(f, "{id} {mounts}");
+    }
+}
+
+/// Where published ports listen on the engine's host: loopback when the engine is reached on
+/// loopback (tests touch loopback only), every interface when it is another machine.
+fn publish_address() -> &'static str {
+    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    let authority = host.split_once("://").map_or("", |(_, rest)| rest);
+    let name = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let name = name.split(['/', ':']).next().unwrap_or("");
+    let loopback = name.is_empty()
+        || name == "localhost"
+        || host.starts_with("unix://")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback());
+    if loopback { "127.0.0.1" } else { "0.0.0.0" }
+}
+
+/// The address of the engine's host as testcontainers reports it, resolved (IPv4 first).
+async fn engine_address(c: &testcontainers::ContainerAsync<GenericImage>) -> Result<std::net::IpAddr, String> {
+    use std::net::ToSocketAddrs;
+    let host = c.get_host().await.map_err(|e| format!("failed to get the engine's host: {e}"))?;
+    let name = host.to_string();
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(a) = name.parse::<std::net::IpAddr>() {
+        return Ok(a);
+    }
+    if name == "localhost" {
+        return Ok(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let addrs: Vec<_> = (name, 0).to_socket_addrs().map_err(|e| format!("failed to resolve {name}: {e}"))?.collect();
+    addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).map(|a| a.ip()).ok_or_else(|| format!("{name} has no address"))
+}
 
 /// Whether a Docker engine answers; `Err` says why not.
 pub fn engine_available() -> Result<(), String> {
@@ -64,30 +163,47 @@ pub fn local_image_id(image: &str) -> Option<String> {
 }
 
 /// Targets for `images`, each with its clients (libpq from the image).
-pub fn targets(images: &[String], clients: &ClientChoice) -> Result<Vec<Target>, String> {
+pub fn targets(images: &[String], clients: &ClientChoice, files: FileTransfer) -> Result<Vec<Target>, String> {
     engine_available()?;
     let rt = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for image in images {
-        let backend = tokio::task::block_in_place(|| rt.block_on(DockerBackend::new(image)))?;
-        let launch = match &clients.psql {
-            Some(p) => Launch { psql: p.clone(), loader: None },
-            None => tokio::task::block_in_place(|| rootfs::psql_launch(image, &backend.facts))?,
+        let backend = tokio::task::block_in_place(|| rt.block_on(DockerBackend::new(image, files)))?;
+        let wants_libpq = clients.names.iter().any(|n| n == "libpq");
+        let libpq = match (&clients.psql, files) {
+            _ if !wants_libpq => None,
+            (Some(p), _) => Some(LibpqClient::launched(Launch { psql: p.clone(), loader: None })?),
+            (None, FileTransfer::Bind) => Some(LibpqClient::launched(tokio::task::block_in_place(|| {
+                rootfs::psql_launch(image, &backend.facts)
+            })?)?),
+            (None, FileTransfer::Copy) => {
+                let psql = format!("{}/psql", backend.facts.bindir);
+                let client = tokio::task::block_in_place(|| {
+                    rt.block_on(async {
+                        let container = copy::ClientContainer::start(image).await?;
+                        LibpqClient::remote(&psql, Arc::new(container)).await
+                    })
+                })?;
+                Some(client)
+            }
         };
-        let client_list = make_clients_with(clients, launch)?;
+        let client_list = make_clients_with(clients, libpq)?;
         out.push(Target { backend: Arc::new(backend), clients: client_list });
     }
     Ok(out)
 }
 
-fn make_clients_with(choice: &ClientChoice, launch: Launch) -> Result<Vec<Arc<dyn crate::client::Client>>, String> {
+fn make_clients_with(
+    choice: &ClientChoice,
+    libpq: Option<LibpqClient>,
+) -> Result<Vec<Arc<dyn crate::client::Client>>, String> {
     let mut list = make_clients(
         &ClientChoice { names: choice.names.iter().filter(|n| *n != "libpq").cloned().collect(), psql: None },
         Path::new("psql"),
     )?;
-    if choice.names.iter().any(|n| n == "libpq") {
+    if let Some(libpq) = libpq {
         let pos = choice.names.iter().position(|n| n == "libpq").unwrap_or(0);
-        list.insert(pos.min(list.len()), Arc::new(crate::client::libpq::LibpqClient::launched(launch)?));
+        list.insert(pos.min(list.len()), Arc::new(libpq));
     }
     Ok(list)
 }
@@ -108,10 +224,11 @@ pub struct DockerBackend {
     image: String,
     facts: ImageFacts,
     info: ServerInfo,
+    files: FileTransfer,
 }
 
 impl DockerBackend {
-    pub async fn new(image: &str) -> Result<DockerBackend, String> {
+    pub async fn new(image: &str, files: FileTransfer) -> Result<DockerBackend, String> {
         let facts = facts(image).await?;
         let version = PgVersion::parse(&facts.version_text)
             .ok_or_else(|| format!("failed to parse the version of {image}: {}", facts.version_text))?;
@@ -124,7 +241,7 @@ impl DockerBackend {
             ssl_library: Some("OpenSSL".into()),
             settings: facts.settings.clone(),
         };
-        Ok(DockerBackend { image: image.to_owned(), facts, info })
+        Ok(DockerBackend { image: image.to_owned(), facts, info, files })
     }
 
     /// The cached image for `bootstrap`, built on first use.
@@ -160,11 +277,24 @@ impl DockerBackend {
             .with_copy_to("/docker-entrypoint-initdb.d/20-pgtls.sh", include.into_bytes())
             .with_label(crate::cleanup::OWNER_LABEL, std::process::id().to_string())
             .with_startup_timeout(Duration::from_secs(180))
-            .with_host_config_modifier(instance::loopback_only)
+            .with_host_config_modifier(instance::publish_5432)
             .start()
             .await
             .map_err(|e| format!("failed to start {}: {e}", self.image))?;
         crate::cleanup::register_container(container.id());
+        audit(container.id()).await;
+        // The tree copy mode writes into (a bind mount hides it): the server's own.
+        let (uid, gid) = (self.facts.uid, self.facts.gid);
+        let tree = format!("mkdir -p /pgtls/etc/ssl /pgtls/log /pgtls/run && chown -R {uid}:{gid} /pgtls && echo ok");
+        let mut res = container
+            .exec(ExecCommand::new(["bash", "-c", &tree]))
+            .await
+            .map_err(|e| format!("failed to create /pgtls in {}: {e}", self.image))?;
+        let out = String::from_utf8_lossy(&res.stdout_to_vec().await.unwrap_or_default()).into_owned();
+        if out.trim() != "ok" {
+            let err = String::from_utf8_lossy(&res.stderr_to_vec().await.unwrap_or_default()).into_owned();
+            return Err(format!("failed to create /pgtls in {}: {err}", self.image));
+        }
         let mut res = container
             .exec(ExecCommand::new(["psql", "-U", "postgres", "-Atc", "show ssl_library"]))
             .await
@@ -201,7 +331,7 @@ impl Backend for DockerBackend {
     fn create<'a>(&'a self, bootstrap: &'a Bootstrap) -> BoxFuture<'a, Result<Box<dyn Instance>, BackendError>> {
         Box::pin(async move {
             let image = self.bootstrap_image(bootstrap).await?;
-            let inst = DockerInstance::new(image, &self.facts)
+            let inst = DockerInstance::new(image, &self.facts, self.files)
                 .map_err(|e| BackendError::new("failed to prepare the container", e))?;
             Ok(Box::new(inst) as Box<dyn Instance>)
         })
@@ -282,6 +412,7 @@ async fn facts(image: &str) -> Result<ImageFacts, String> {
         .start()
         .await
         .map_err(|e| format!("failed to probe {image}: {e}"))?;
+    audit(container.id()).await;
     let out = String::from_utf8_lossy(&container.stdout_to_vec().await.map_err(|e| e.to_string())?).into_owned();
     let _ = container.rm().await;
     let mut lines = out.lines();

@@ -1,0 +1,171 @@
+//! Shell scripts run in a container over one long-lived exec session.
+//!
+//! Without a shared filesystem (copy mode), everything the harness reads from a container (the
+//! server log, the supervisor's state, a libpq client's output) goes through the engine's API.
+//! An exec per request costs 40–100 ms against Docker here; a request over an exec session that
+//! stays attached costs a round trip and a few forks inside the container. The session runs
+//! [`LOOP`]: it reads a length line and that many bytes of script, runs the script with bash
+//! and answers `<exit code> <stdout length> <stderr length>\n` followed by both outputs, so any
+//! bytes may pass.
+
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use testcontainers::bollard::container::LogOutput;
+use testcontainers::bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// The session's program. `head -c N` reads exactly N bytes from a pipe, and bash's `read`
+/// reads a pipe byte by byte, so requests never run into each other.
+const LOOP: &str = r#"d=$(mktemp -d) || exit 1
+while IFS= read -r n; do
+  head -c "$n" >"$d/s"
+  bash "$d/s" >"$d/o" 2>"$d/e" </dev/null
+  rc=$?
+  printf '%s %s %s\n' "$rc" "$(wc -c <"$d/o")" "$(wc -c <"$d/e")"
+  cat "$d/o" "$d/e"
+done
+rm -rf "$d""#;
+
+/// A script's result.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+type OutputStream = Pin<Box<dyn Stream<Item = Result<LogOutput, testcontainers::bollard::errors::Error>> + Send>>;
+
+/// One attached exec session.
+struct Session {
+    input: Pin<Box<dyn AsyncWrite + Send>>,
+    output: OutputStream,
+    buf: Vec<u8>,
+}
+
+impl Session {
+    async fn open(container: &str, user: &str) -> Result<Session, String> {
+        let docker = super::api().await?;
+        let exec = docker
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    user: Some(user),
+                    cmd: Some(vec!["bash", "-c", LOOP]),
+                    ..CreateExecOptions::default()
+                },
+            )
+            .await
+            .map_err(|e| format!("failed to create an exec session in {container}: {e}"))?;
+        match docker.start_exec(&exec.id, Some(StartExecOptions::default())).await {
+            Ok(StartExecResults::Attached { output, input }) => Ok(Session { input, output, buf: Vec::new() }),
+            Ok(StartExecResults::Detached) => Err("the exec session started detached".into()),
+            Err(e) => Err(format!("failed to start an exec session in {container}: {e}")),
+        }
+    }
+
+    async fn run(&mut self, script: &str) -> Result<Output, String> {
+        let request = format!("{}\n{script}", script.len());
+        self.input.write_all(request.as_bytes()).await.map_err(|e| format!("exec session: {e}"))?;
+        self.input.flush().await.map_err(|e| format!("exec session: {e}"))?;
+        let header = loop {
+            if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+                let line = String::from_utf8_lossy(&self.buf[..pos]).into_owned();
+                self.buf.drain(..=pos);
+                break line;
+            }
+            self.fill().await?;
+        };
+        let mut fields = header.split_whitespace().map(str::parse::<i64>);
+        let mut next =
+            || fields.next().and_then(Result::ok).ok_or_else(|| format!("exec session: bad header {header:?}"));
+        let (code, out_len, err_len) = (next()?, next()?, next()?);
+        let (out_len, err_len) = (to_len(out_len)?, to_len(err_len)?);
+        while self.buf.len() < out_len + err_len {
+            self.fill().await?;
+        }
+        let stdout: Vec<u8> = self.buf.drain(..out_len).collect();
+        let stderr: Vec<u8> = self.buf.drain(..err_len).collect();
+        Ok(Output { code: i32::try_from(code).unwrap_or(-1), stdout, stderr })
+    }
+
+    /// Reads the next chunk of the session's stdout (its stderr carries nothing of ours).
+    async fn fill(&mut self) -> Result<(), String> {
+        loop {
+            match self.output.next().await {
+                Some(Ok(LogOutput::StdOut { message } | LogOutput::Console { message })) => {
+                    self.buf.extend_from_slice(&message);
+                    return Ok(());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(format!("exec session: {e}")),
+                None => return Err("exec session ended (the container stopped?)".into()),
+            }
+        }
+    }
+}
+
+fn to_len(n: i64) -> Result<usize, String> {
+    usize::try_from(n).map_err(|_| format!("exec session: bad length {n}"))
+}
+
+/// Sessions in one container as one user, opened as concurrent requests need them.
+pub struct Channels {
+    container: String,
+    user: String,
+    idle: Mutex<Vec<Session>>,
+}
+
+impl Channels {
+    pub fn new(container: &str, user: &str) -> Channels {
+        Channels { container: container.to_owned(), user: user.to_owned(), idle: Mutex::new(Vec::new()) }
+    }
+
+    /// Runs `script`; a session that fails or overruns `timeout` is dropped, not reused.
+    pub async fn run(&self, script: &str, timeout: Duration) -> Result<Output, String> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut session = match idle {
+            Some(s) => s,
+            None => Session::open(&self.container, &self.user).await?,
+        };
+        let result = tokio::time::timeout(timeout, session.run(script))
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer from the container within {timeout:?}")));
+        if result.is_ok() {
+            self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(session);
+        }
+        result
+    }
+}
+
+/// `text` as one single-quoted shell word.
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote;
+
+    #[test]
+    fn quoted_words_survive_quotes() {
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+    }
+}
