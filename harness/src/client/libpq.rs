@@ -44,8 +44,8 @@ pub struct Launch {
 pub trait RemotePsql: Send + Sync {
     /// Where a file or directory of this machine is found by the remote psql.
     fn path(&self, here: &Path) -> String;
-    /// Provides `inputs`, writes `files`, creates `dirs`, runs `argv` with exactly `env`, and
-    /// brings `outputs` back here.
+    /// Provides `inputs`, writes `service` to a private file named by `PGSERVICEFILE`, runs
+    /// `argv` with exactly `env` (plus that), and brings `outputs` back here.
     fn run<'a>(&'a self, run: &'a RemoteRun) -> BoxFuture<'a, Result<RunOutput, String>>;
 }
 
@@ -56,9 +56,8 @@ pub struct RemoteRun {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub inputs: Vec<PathBuf>,
-    pub dirs: Vec<PathBuf>,
-    /// Small text files to create there: path, text, mode.
-    pub files: Vec<(PathBuf, String, u32)>,
+    /// A connection service file's text, with remote paths in place.
+    pub service: Option<String>,
     pub outputs: Vec<PathBuf>,
     pub timeout: Duration,
 }
@@ -340,12 +339,11 @@ impl LibpqClient {
             };
             service.push_str(&format!("{k}={value}\n"));
         }
-        let service_path = req.scratch.join("pg_service.conf");
-        run.dirs.push(req.scratch.clone());
-        run.files.push((service_path.clone(), service, 0o600));
+        run.service = Some(service);
+        // The attempt's directory need not exist there: libpq only looks for files in it
+        // (`~/.postgresql/…`, a system service file) and names them in its messages.
         let scratch = remote.path(&req.scratch);
         run.env = vec![
-            ("PGSERVICEFILE".to_owned(), remote.path(&service_path)),
             ("PGSYSCONFDIR".to_owned(), scratch.clone()),
             ("HOME".to_owned(), scratch),
             ("LC_ALL".to_owned(), "C".to_owned()),

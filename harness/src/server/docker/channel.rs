@@ -17,17 +17,24 @@ use testcontainers::bollard::container::LogOutput;
 use testcontainers::bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-/// The session's program. `head -c N` reads exactly N bytes from a pipe, and bash's `read`
-/// reads a pipe byte by byte, so requests never run into each other.
-const LOOP: &str = r#"d=$(mktemp -d) || exit 1
+/// The session's program. Scripts run in the session's own shell (so one may keep a file
+/// open for the next, and a request costs no fork of its own) with their output in two files;
+/// `read -N` reads exactly N bytes (`LC_ALL=C`), as bash's `read` reads a pipe byte by byte,
+/// so requests never run into each other. Outputs may hold any byte but NUL.
+const LOOP: &str = r#"export LC_ALL=C
+d=$(mktemp -d) || exit 1
 while IFS= read -r n; do
-  head -c "$n" >"$d/s"
-  bash "$d/s" >"$d/o" 2>"$d/e" </dev/null
+  IFS= read -r -N "$n" s
+  { eval "$s"; } >"$d/o" 2>"$d/e" </dev/null
   rc=$?
-  printf '%s %s %s\n' "$rc" "$(wc -c <"$d/o")" "$(wc -c <"$d/e")"
-  cat "$d/o" "$d/e"
+  IFS= read -r -d '' o <"$d/o"
+  IFS= read -r -d '' e <"$d/e"
+  printf '%s %s %s\n%s%s' "$rc" "${#o}" "${#e}" "$o" "$e"
 done
 rm -rf "$d""#;
+
+/// How an error from [`Channels::run`] starts when the script overran its time.
+pub const NO_ANSWER: &str = "no answer from the container";
 
 /// A script's result.
 #[derive(Debug, Clone)]
@@ -146,7 +153,7 @@ impl Channels {
         };
         let result = tokio::time::timeout(timeout, session.run(script))
             .await
-            .unwrap_or_else(|_| Err(format!("no answer from the container within {timeout:?}")));
+            .unwrap_or_else(|_| Err(format!("{NO_ANSWER} within {timeout:?}")));
         if result.is_ok() {
             self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(session);
         }

@@ -21,6 +21,8 @@ use crate::server::{
 
 /// Where the host directory is mounted in the container.
 const MOUNT: &str = "/pgtls";
+/// The server log in the container.
+const LOG: &str = "/pgtls/log/server.log";
 
 /// PID 1 of every container, run as the image's postgres user: waits for `/pgtls/run/go` (the
 /// configuration is in place), unpacks the data directory the
@@ -63,8 +65,12 @@ pub struct DockerInstance {
     gid: Gid,
     files: FileTransfer,
     container: Option<ContainerAsync<GenericImage>>,
-    /// Copy mode: exec sessions in the container as the server's user.
+    /// Copy mode: exec sessions in the container, as root for the supervisor and the files, and
+    /// as the server's user for the log (one session, which keeps the log file open).
     control: Option<Channels>,
+    logs: Option<Channels>,
+    /// Copy mode: what the container's configuration directory holds.
+    sent: super::copy::Mirror,
     /// Copy mode: the server log read so far, over every container this instance started
     /// (offsets stay valid across a stop and a start, as the log file's do in bind mode).
     log: tokio::sync::Mutex<LogMirror>,
@@ -101,6 +107,8 @@ impl DockerInstance {
             files,
             container: None,
             control: None,
+            logs: None,
+            sent: super::copy::Mirror::default(),
             log: tokio::sync::Mutex::new(LogMirror::default()),
             addr: std::net::Ipv4Addr::LOCALHOST.into(),
             port: 0,
@@ -170,33 +178,61 @@ impl DockerInstance {
         self.supervisor_pid = host_pid(c.id()).await;
         self.addr = super::engine_address(&c).await?;
         if copy {
-            let control = Channels::new(c.id(), &format!("{}:{}", self.uid, self.gid));
-            let id = c.id().to_owned();
+            self.control = Some(Channels::new(c.id(), "0:0"));
+            self.logs = Some(Channels::new(c.id(), &format!("{}:{}", self.uid, self.gid)));
             self.container = Some(c);
-            self.log.get_mut().base = self.log.get_mut().text.len();
-            self.upload_config(&id).await?;
-            control.run("touch /pgtls/run/go", CONTROL_TIMEOUT).await?;
-            self.control = Some(control);
+            let log = self.log.get_mut();
+            log.base = log.text.len();
+            self.sent = super::copy::Mirror::default();
+            self.upload_config().await?;
+            self.control_run(": >/pgtls/run/go").await?;
         } else {
             self.container = Some(c);
         }
         Ok(())
     }
 
-    /// Copy mode: the configuration directory, as written on the host, into the container.
-    async fn upload_config(&self, id: &str) -> Result<(), String> {
+    /// Copy mode: the configuration directory, as written on the host, into the container
+    /// (what changed since the last time).
+    async fn upload_config(&mut self) -> Result<(), String> {
         // As root the host files carry the owners the scenario asked for; otherwise they are
         // all the server's, as a bind mount would show them to it.
         let owner = (!Uid::current().is_root()).then_some((self.uid.as_raw(), self.gid.as_raw()));
-        let tar = super::copy::tar_tree(&self.host_dir.join("etc"), "etc", owner)
-            .map_err(|e| format!("failed to pack the configuration: {e}"))?;
-        super::copy::upload(id, MOUNT, tar).await
+        let mut script = String::new();
+        self.sent
+            .sync(&self.host_dir.join("etc"), &format!("{MOUNT}/etc"), owner, &mut script)
+            .map_err(|e| format!("failed to read the configuration: {e}"))?;
+        if script.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.control_run(&script).await {
+            // The container's files are unknown now: next time, all of them again.
+            self.sent = super::copy::Mirror::default();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Copy mode: runs `script` as root in the container; a non-zero exit is an error.
+    async fn control_run(&self, script: &str) -> Result<String, String> {
+        let Some(control) = &self.control else { return Err("no container".into()) };
+        let out = control.run(script, CONTROL_TIMEOUT).await?;
+        if !out.success() {
+            return Err(format!(
+                "`{}` failed in the container: {}",
+                first_line(script),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(out.stdout_text())
     }
 
     /// The supervisor's view: `running <pid>` or `exited <pid>`.
     async fn state(&self) -> Option<(bool, String)> {
         let text = match &self.control {
-            Some(c) => c.run("cat /pgtls/run/state 2>/dev/null", CONTROL_TIMEOUT).await.ok()?.stdout_text(),
+            Some(c) => {
+                c.run("IFS= read -r l </pgtls/run/state && printf %s \"$l\"", CONTROL_TIMEOUT).await.ok()?.stdout_text()
+            }
             None => std::fs::read_to_string(self.host_dir.join("run/state")).ok()?,
         };
         let (what, pid) = text.trim().split_once(' ')?;
@@ -223,20 +259,20 @@ impl DockerInstance {
         }
     }
 
-    /// Copy mode: fetches the log the server wrote since the last read.
+    /// Copy mode: fetches the log the server wrote since the last read. The session keeps the
+    /// file open on fd 3, so a read costs no process; a new session (the first, or one after a
+    /// failed read) skips what was read before.
     async fn sync_log(&self) -> u64 {
         let mut log = self.log.lock().await;
-        if let Some(control) = &self.control {
+        if let Some(logs) = &self.logs {
             let from = log.text.len() - log.base;
             let script = format!(
-                "f=/pgtls/log/server.log; n=$(stat -c %s \"$f\" 2>/dev/null || echo 0); echo \"$n\"; \
-                 [ \"$n\" -gt {from} ] && tail -c +{} \"$f\" | head -c $((n - {from})); true",
-                from + 1
+                "if [ -z \"$lfd\" ] && [ -r {LOG} ]; then exec 3<{LOG}; lfd=1; \
+                 [ {from} -gt 0 ] && IFS= read -r -N {from} -u 3 _; fi\n\
+                 if [ -n \"$lfd\" ]; then IFS= read -r -d '' -u 3 c; printf %s \"$c\"; fi"
             );
-            if let Ok(out) = control.run(&script, CONTROL_TIMEOUT).await
-                && let Some(pos) = out.stdout.iter().position(|b| *b == b'\n')
-            {
-                log.text.extend_from_slice(&out.stdout[pos + 1..]);
+            if let Ok(out) = logs.run(&script, CONTROL_TIMEOUT).await {
+                log.text.extend_from_slice(&out.stdout);
             }
         }
         log.text.len() as u64
@@ -247,9 +283,9 @@ impl DockerInstance {
         let offset = self.log_offset().await;
         let before = self.state().await.map(|(_, pid)| pid);
         let id = self.container.as_ref().map(|c| c.id().to_owned()).unwrap_or_default();
-        if let Some(control) = &self.control {
-            // Copy mode: the supervisor is the container's PID 1 and runs as the same user.
-            if let Err(e) = control.run("kill -USR1 1", CONTROL_TIMEOUT).await {
+        if self.control.is_some() {
+            // Copy mode: the supervisor is the container's PID 1.
+            if let Err(e) = self.control_run("kill -USR1 1").await {
                 return Err(self.failure(offset, e).await);
             }
             return self.wait_ready(offset, before).await;
@@ -299,6 +335,10 @@ impl DockerInstance {
     }
 }
 
+fn first_line(script: &str) -> &str {
+    script.lines().next().unwrap_or_default()
+}
+
 /// The host PID of a running container's PID 1.
 async fn host_pid(id: &str) -> Option<i32> {
     let docker = testcontainers::core::client::docker_client_instance().await.ok()?;
@@ -343,13 +383,10 @@ impl Instance for DockerInstance {
     fn apply<'a>(&'a mut self, config: &'a ServerConfig) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
             self.write_config(config).map_err(|e| BackendError::new("failed to write the server configuration", e))?;
-            match (&self.control, &self.container) {
-                (Some(_), Some(c)) => self
-                    .upload_config(c.id())
-                    .await
-                    .map_err(|e| BackendError::new("failed to copy the server configuration", e)),
-                _ => Ok(()),
+            if self.control.is_none() {
+                return Ok(());
             }
+            self.upload_config().await.map_err(|e| BackendError::new("failed to copy the server configuration", e))
         })
     }
 
@@ -367,6 +404,7 @@ impl Instance for DockerInstance {
                 let _ = c.rm().await;
             }
             self.control = None;
+            self.logs = None;
             self.running = false;
         })
     }
