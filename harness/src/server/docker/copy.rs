@@ -197,7 +197,9 @@ impl ClientContainer {
             .with_entrypoint("sleep")
             .with_wait_for(WaitFor::Nothing)
             .with_cmd(["infinity"])
-            .with_network("host")
+            // As host config, not `with_network`: Podman lists no `host` network, and
+            // testcontainers would try to create one.
+            .with_host_config_modifier(|hc| hc.network_mode = Some("host".into()))
             .with_user("0:0")
             .with_label(crate::cleanup::OWNER_LABEL, std::process::id().to_string())
             .start()

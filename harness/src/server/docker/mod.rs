@@ -305,16 +305,21 @@ impl DockerBackend {
         }
         container.stop_with_timeout(Some(30)).await.map_err(|e| e.to_string())?;
         pack_data_dir(container.id())?;
-        let out = Command::new("docker")
-            .args(["commit", "--change", &format!("LABEL pgtls.ssl_library={lib}"), container.id(), tag])
-            .output()
-            .map_err(|e| e.to_string())?;
+        // Through the API: Podman's service rejects the docker CLI's commit request.
+        let (repo, version) = split_image(tag);
+        let opts = testcontainers::bollard::query_parameters::CommitContainerOptions {
+            container: Some(container.id().to_owned()),
+            repo: Some(repo),
+            tag: Some(version),
+            changes: Some(format!("LABEL pgtls.ssl_library={lib}")),
+            ..Default::default()
+        };
+        let committed =
+            api().await?.commit_container(opts, testcontainers::bollard::models::ContainerConfig::default()).await;
         crate::cleanup::unregister_container(container.id());
         let id = container.id().to_owned();
         container.rm().await.map_err(|e| format!("failed to remove {id}: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("docker commit failed: {}", String::from_utf8_lossy(&out.stderr)));
-        }
+        committed.map_err(|e| format!("failed to commit {id} as {tag}: {e}"))?;
         Ok(())
     }
 }
