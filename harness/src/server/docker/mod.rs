@@ -10,9 +10,9 @@
 //!   entrypoint (`/docker-entrypoint-initdb.d`) and `docker commit`ted as
 //!   `pgtls-cache/<image>:<key>`; instances start from it with `PGDATA` outside the image's
 //!   volume, so a start is a postgres start, not an initdb.
-//! - Clients connect through the port published on 127.0.0.1; the server sees them coming from
-//!   the bridge, so pg_hba lines written for the loopback address are widened to `all` (the
-//!   only clients are the harness's own).
+//! - Clients connect through the port published on the engine's host (127.0.0.1 for a local
+//!   engine); the server sees them coming from the bridge, so pg_hba lines written for the
+//!   loopback address are widened to `all` (the only clients are the harness's own).
 //!
 //! The libpq client runs the image's own `psql` on the host through the image's dynamic
 //! loader ([`rootfs`]), so the libpq and OpenSSL under test are the image's.
