@@ -3,7 +3,8 @@
 //! (`podman system service tcp:127.0.0.1:PORT`) and reached through `DOCKER_HOST`, the way CI
 //! users reach a remote engine, Docker-in-Docker or Podman.
 //!
-//! - The docs scenarios pass there, with copy mode chosen automatically (the run header says so)
+//! - The docs scenarios (and upstream's negotiation cases, whose Unix-socket cases copy mode
+//!   skips with the reason) pass there, with copy mode chosen automatically (the run header says so)
 //!   and every container the run starts showing no bind mount in the engine's own inspect output
 //!   (`PGTLS_AUDIT_CONTAINERS`); a bind-mode run on the local engine is the control that the
 //!   audit does see bind mounts.
@@ -157,8 +158,10 @@ fn docs_in_copy_mode() -> Result<Completion, Failed> {
     };
     let dir = tempfile::tempdir()?;
     let (audit, json) = (dir.path().join("audit"), dir.path().join("report.json"));
-    let mut cmd = engine
-        .pgtls(&["run", "scenarios/docs", "--backend", "docker", "--image", &image, "--client", "libpq,rust"], &audit);
+    // negotiation.toml holds the Unix-socket cases, which copy mode skips with the reason.
+    let paths = ["scenarios/docs", "scenarios/pg-suite/negotiation.toml"];
+    let mut cmd = engine.pgtls(&["run", paths[0], paths[1], "--backend", "docker", "--image", &image], &audit);
+    cmd.args(["--client", "libpq,rust"]);
     let child = cmd.arg("--json").arg(&json).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
     let pid = child.id();
     let out = child.wait_with_output()?;
@@ -176,6 +179,16 @@ fn docs_in_copy_mode() -> Result<Completion, Failed> {
         .filter_map(|r| r["verdict"]["verdict"].as_str())
         .collect();
     let passed = verdicts.iter().filter(|v| **v == "pass").count();
+    let socket_skips = report["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["cases"].as_array().into_iter().flatten())
+        .filter(|c| c["name"].as_str().is_some_and(|n| n.starts_with("unix socket")))
+        .flat_map(|c| c["results"].as_array().into_iter().flatten())
+        .filter(|r| r["outcome"]["reason"].as_str().is_some_and(|m| m.contains("Unix socket is not reachable")))
+        .count();
+    assert_eq!(socket_skips, 6, "the three Unix-socket cases were not skipped for both clients with the reason");
     assert!(passed >= 100, "expected the docs scenarios' attempts to pass, saw {passed} passing of {}", verdicts.len());
     let (containers, binds) = audited(&audit);
     // The image probe (once per image), the cached image's bootstrap (once per key), the

@@ -396,10 +396,10 @@ impl Instance for DockerInstance {
 
     fn stop(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            // Copy mode: the log up to now (a stopped container takes no exec).
+            self.sync_log().await;
             if let Some(c) = self.container.take() {
                 let _ = c.stop_with_timeout(Some(10)).await;
-                // The log as the stopped server left it, before the container goes.
-                self.sync_log().await;
                 crate::cleanup::unregister_container(c.id());
                 let _ = c.rm().await;
             }
