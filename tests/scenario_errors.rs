@@ -141,3 +141,48 @@ fn file_expectations_stay_inside_the_attempt_directory() {
     );
     assert!(e.contains("case[0].expect.files[1].name: `/tmp/k` is not a path inside the attempt's directory"), "{e}");
 }
+
+const MATRIX: &str = r#"
+[pki.root]
+ca = true
+[pki.server]
+issuer = "root"
+
+[matrix]
+cross = ["sslmode", "hba"]
+expect = "reference"
+
+[matrix.axes.sslmode]
+require = { client = { sslmode = "require" } }
+
+[matrix.axes.hba]
+hostssl = { client = { dbname = "m_hostssl" } }
+"#;
+
+#[test]
+fn matrix_axes_are_checked_by_name_with_hints() {
+    let text = MATRIX
+        .replace(r#"cross = ["sslmode", "hba"]"#, r#"cross = ["sslmod", "hba", "hba"]"#)
+        .replace("[matrix.axes.hba]", "[matrix.axes.\"bad/name\"]\n[matrix.axes.hba]");
+    insta::assert_snapshot!(errors(&text), @"");
+}
+
+#[test]
+fn matrix_values_are_checked_like_case_tables() {
+    let text = MATRIX.replace(r#"hostssl = { client = { dbname = "m_hostssl" } }"#, r#"hostssl = { client = { sslmode = "disable", ssl-mode = "x" } }"#);
+    insta::assert_snapshot!(errors(&text), @"");
+    let text = MATRIX.replace(r#"hostssl = { client"#, r#"hostssl = { clients"#);
+    let e = errors(&text);
+    assert!(e.starts_with("scenarios/broken.toml:16:"), "{e}");
+    assert!(e.contains("unknown field `clients`") && e.contains("(hint: did you mean \"client\"?)"), "{e}");
+}
+
+#[test]
+fn empty_axes_exclusions_and_reference_details_are_located() {
+    let text = MATRIX
+        .replace("[matrix.axes.hba]\nhostssl = { client = { dbname = \"m_hostssl\" } }\n", "[matrix.axes.hba]\n")
+        .replace("expect = \"reference\"", "expect = { outcome = \"reference\", ssl = true }\nexclude = [{ sslmode = \"requir\" }, {}]");
+    insta::assert_snapshot!(errors(&text), @"");
+    let text = MATRIX.replace("cross = [\"sslmode\", \"hba\"]", "cross = []");
+    insta::assert_snapshot!(errors(&text), @"");
+}
