@@ -98,3 +98,52 @@ pub fn agreement_table(rows: &[Agreement]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Outcome;
+    use crate::runner::{CaseResult, ClientResult, Timings};
+
+    fn result(client: &str, verdict: Verdict) -> ClientResult {
+        let outcome = Outcome::Skipped { reason: String::new() };
+        ClientResult { client: client.into(), outcome, verdict, elapsed_ms: 0.0, log_span: None }
+    }
+
+    #[test]
+    fn only_cases_judged_by_a_reference_count_and_the_reference_is_not_judged() {
+        let fail = Verdict::Fail { reasons: vec![] };
+        let diverged = Verdict::KnownDivergence { reason: String::new(), reference: None };
+        let skip = Verdict::Skip { reason: String::new() };
+        let case = |reference: Option<&str>, rust: Verdict| CaseResult {
+            name: "c".into(),
+            mirrors: None,
+            expected: "connected".into(),
+            reference: reference.map(str::to_owned),
+            results: vec![result("libpq", Verdict::Pass), result("rust", rust)],
+        };
+        let r = ScenarioResult {
+            scenario: "m".into(),
+            server: "native 15".into(),
+            major: 15,
+            skipped: None,
+            error: None,
+            cases: vec![
+                case(Some("libpq"), Verdict::Pass),
+                case(Some("libpq"), diverged),
+                case(Some("libpq"), fail.clone()),
+                case(Some("libpq"), skip),
+                case(None, fail),
+            ],
+            timings: Timings::default(),
+            server_log: String::new(),
+        };
+        let rows = agreement(&[r]);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let a = &rows[0];
+        assert_eq!((a.client.as_str(), a.reference.as_str()), ("rust", "libpq"));
+        assert_eq!((a.cells, a.agreeing, a.registered_divergences, a.unexplained, a.skipped), (3, 1, 1, 1, 1));
+        assert!(agreement_table(&rows).contains("native 15  rust"), "{}", agreement_table(&rows));
+        assert!(agreement_table(&[]).is_empty());
+    }
+}

@@ -87,8 +87,10 @@ impl Convert {
             out.push(self.axis(name, values, &path.key("axes").key(name)));
         }
         for name in raw.axes.keys().filter(|n| !raw.cross.contains(n)) {
+            let p = path.key("axes").key(name);
+            self.check_name("axis", name, &p);
             let hint = format!("add \"{name}\" to matrix.cross, or remove the axis");
-            self.error(&path.key("axes").key(name), format!("axis `{name}` is not crossed"), Some(hint));
+            self.error(&p, format!("axis `{name}` is not crossed"), Some(hint));
         }
         out
     }
