@@ -74,7 +74,8 @@ fn steps_and_versions_are_checked() {
 #[test]
 fn a_scenario_without_cases_and_a_syntax_error_are_errors_too() {
     assert!(
-        errors("[server]\nhba = []\n").contains("the scenario has no cases (hint: add at least one [[case]] table or a [matrix])")
+        errors("[server]\nhba = []\n")
+            .contains("the scenario has no cases (hint: add at least one [[case]] table or a [matrix])")
     );
     let e = errors("[[case]\nname = 1\n");
     assert!(e.starts_with("scenarios/broken.toml:1:"), "{e}");
@@ -175,14 +176,20 @@ fn matrix_axes_are_checked_by_name_with_hints() {
 
 #[test]
 fn matrix_values_are_checked_like_case_tables() {
-    let text = MATRIX.replace(r#"hostssl = { client = { dbname = "m_hostssl" } }"#, r#"hostssl = { client = { sslmode = "disable", ssl-mode = "x" } }"#);
+    let text = MATRIX.replace(
+        r#"hostssl = { client = { dbname = "m_hostssl" } }"#,
+        r#"hostssl = { client = { sslmode = "disable", ssl-mode = "x" } }"#,
+    );
     insta::assert_snapshot!(errors(&text), @r#"
     scenarios/broken.toml:15:45: failed to load scenario: matrix.axes.hba.hostssl.client.ssl-mode: unknown libpq keyword `ssl-mode` (hint: did you mean "sslmode"?)
     scenarios/broken.toml:15:24: failed to load scenario: matrix.axes.hba.hostssl.client.sslmode: `sslmode` is also set by axis `sslmode` (hint: an axis owns the keywords it sets: set it in one axis only)
     "#);
     let text = MATRIX.replace(r#"hostssl = { client"#, r#"hostssl = { clients"#);
     let e = errors(&text);
-    assert!(e.starts_with("scenarios/broken.toml:15:13: failed to load scenario: matrix.axes.hba.hostssl.clients: "), "{e}");
+    assert!(
+        e.starts_with("scenarios/broken.toml:15:13: failed to load scenario: matrix.axes.hba.hostssl.clients: "),
+        "{e}"
+    );
     assert!(e.contains("unknown field `clients`") && e.contains("(hint: did you mean \"client\"?)"), "{e}");
 }
 
@@ -190,7 +197,10 @@ fn matrix_values_are_checked_like_case_tables() {
 fn empty_axes_exclusions_and_reference_details_are_located() {
     let text = MATRIX
         .replace("[matrix.axes.hba]\nhostssl = { client = { dbname = \"m_hostssl\" } }\n", "[matrix.axes.hba]\n")
-        .replace("expect = \"reference\"", "expect = { outcome = \"reference\", ssl = true }\nexclude = [{ sslmode = \"requir\" }, {}]");
+        .replace(
+            "expect = \"reference\"",
+            "expect = { outcome = \"reference\", ssl = true }\nexclude = [{ sslmode = \"requir\" }, {}]",
+        );
     insta::assert_snapshot!(errors(&text), @r#"
     scenarios/broken.toml:15:14: failed to load scenario: matrix.axes.hba: axis `hba` has no values (hint: give it at least one value, e.g. `require = { client = { sslmode = "require" } }`)
     scenarios/broken.toml:10:14: failed to load scenario: matrix.exclude[0].sslmode: axis `sslmode` has no value `requir` (hint: did you mean "require"?)

@@ -86,14 +86,7 @@ pub fn agreement_table(rows: &[Agreement]) -> String {
         let _ = writeln!(
             out,
             "{:<width$}  {:<10} {:<9} {:>6} {:>9} {:>11} {:>12} {:>8}",
-            a.server,
-            a.client,
-            a.reference,
-            a.cells,
-            a.agreeing,
-            a.registered_divergences,
-            a.unexplained,
-            a.skipped
+            a.server, a.client, a.reference, a.cells, a.agreeing, a.registered_divergences, a.unexplained, a.skipped
         );
     }
     out

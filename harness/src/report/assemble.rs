@@ -2,8 +2,7 @@
 //! results alone, so a merged report is checked exactly as a whole run is.
 
 use super::schema::{
-    ClientMeta, DivergenceEntry, Divergences, Report, SCHEMA_MINOR, SCHEMA_VERSION, ScenarioMeta, ServerMeta,
-    ShardSet,
+    ClientMeta, DivergenceEntry, Divergences, Report, SCHEMA_MINOR, SCHEMA_VERSION, ScenarioMeta, ServerMeta, ShardSet,
 };
 use crate::runner::{Registry, ScenarioResult, Target, Verdict, glob};
 use crate::scenario::Scenario;

@@ -17,7 +17,8 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, ReportError> {
     let Some(first) = iter.next() else {
         return Err(ReportError::Merge("no reports given".into()));
     };
-    let mut out = Report { generator: generator(), schema_version: SCHEMA_VERSION, schema_minor: SCHEMA_MINOR, ..first };
+    let mut out =
+        Report { generator: generator(), schema_version: SCHEMA_VERSION, schema_minor: SCHEMA_MINOR, ..first };
     for r in iter {
         absorb(&mut out, r)?;
     }

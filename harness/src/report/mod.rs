@@ -27,8 +27,8 @@ pub use markdown::{GITHUB_SUMMARY_LIMIT, markdown};
 pub use matrix::Tally;
 pub use merge::merge;
 pub use schema::{
-    CaseMeta, ClientMeta, DivergenceEntry, Divergences, Report, ReportError, SCHEMA_MINOR, SCHEMA_VERSION, ScenarioMeta, ServerMeta,
-    ShardSet, now_rfc3339, write,
+    CaseMeta, ClientMeta, DivergenceEntry, Divergences, Report, ReportError, SCHEMA_MINOR, SCHEMA_VERSION,
+    ScenarioMeta, ServerMeta, ShardSet, now_rfc3339, write,
 };
 pub use text::{closing_line, describe, failures, major_differences, timings, totals};
 

@@ -144,7 +144,11 @@ impl Convert {
         let server = self.server(raw.server, &root.key("server"));
         let defaults = self.client(&raw.client, &root.key("client"), &ClientSettings::default());
         if raw.cases.is_empty() && raw.matrix.is_none() {
-            self.error(&root, "the scenario has no cases", Some("add at least one [[case]] table or a [matrix]".into()));
+            self.error(
+                &root,
+                "the scenario has no cases",
+                Some("add at least one [[case]] table or a [matrix]".into()),
+            );
         }
         let mut cases: Vec<Case> = Vec::new();
         for (i, rc) in raw.cases.into_iter().enumerate() {
@@ -548,7 +552,8 @@ impl Convert {
             name => match FailureClass::from_name(name) {
                 Some(c) => ExpectedOutcome::Failed(c),
                 None => {
-                    let names = ["connected", "reference"].into_iter().chain(FailureClass::ALL.iter().map(|c| c.name()));
+                    let names =
+                        ["connected", "reference"].into_iter().chain(FailureClass::ALL.iter().map(|c| c.name()));
                     let hint = did_you_mean(name, names).or(Some("see docs/outcomes.md for the classes".into()));
                     self.error(&path.key("outcome"), format!("unknown outcome \"{name}\""), hint);
                     ExpectedOutcome::Connected

@@ -155,7 +155,12 @@ impl Convert {
     }
 
     /// `exclude` tables as `(axis position, value position)` pairs.
-    fn excludes(&mut self, raw: &[BTreeMap<String, String>], axes: &[Axis], path: &KeyPath) -> Vec<Vec<(usize, usize)>> {
+    fn excludes(
+        &mut self,
+        raw: &[BTreeMap<String, String>],
+        axes: &[Axis],
+        path: &KeyPath,
+    ) -> Vec<Vec<(usize, usize)>> {
         let mut out = Vec::new();
         for (i, table) in raw.iter().enumerate() {
             let p = path.index(i);
