@@ -4,6 +4,7 @@
 
 mod cli;
 
+use pgtls_harness::outcome::Outcome;
 use pgtls_harness::report::{Agreement, Report, SCHEMA_MINOR};
 use pgtls_harness::runner::Verdict;
 
@@ -22,8 +23,9 @@ fn cells_are_judged_by_libpq_and_the_agreement_is_reported() {
     let (stdout, r, dir) = run("libpq,rust");
     let cases = &r.results[0].cases;
     let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names.len(), 6, "{names:?}");
-    assert_eq!(names[0], "sslmode=disable/hba=hostnossl/negotiation=postgres");
+    assert_eq!(names.len(), 7, "{names:?}");
+    assert_eq!(names[0], "a query judged by libpq");
+    assert_eq!(names[1], "sslmode=disable/hba=hostnossl/negotiation=postgres");
     assert!(!names.contains(&"sslmode=disable/hba=hostssl/negotiation=direct"), "{names:?}");
     for c in cases {
         assert_eq!(c.reference.as_deref(), Some("libpq"), "{}", c.name);
@@ -44,10 +46,13 @@ fn cells_are_judged_by_libpq_and_the_agreement_is_reported() {
     }
     let disable_ssl = cases.iter().find(|c| c.name == "sslmode=disable/hba=hostssl/negotiation=postgres").unwrap();
     assert_eq!(disable_ssl.expected, "ssl-required-by-server");
+    let query = &cases[0].results[1];
+    assert_eq!(query.verdict, Verdict::Pass, "{query:?}");
+    assert!(matches!(&query.outcome, Outcome::Connected(c) if c.query.is_some()), "{query:?}");
     assert_eq!(r.schema_minor, SCHEMA_MINOR);
     let [a]: &[Agreement] = r.agreement.as_slice() else { panic!("{:?}", r.agreement) };
     assert_eq!((a.client.as_str(), a.reference.as_str()), ("rust", "libpq"));
-    assert_eq!(a.cells + a.skipped, 6);
+    assert_eq!(a.cells + a.skipped, 7);
     assert_eq!((a.agreeing, a.registered_divergences, a.unexplained), (a.cells, 0, 0), "{a:?}");
     assert!(stdout.contains("agreement with the reference client"), "{stdout}");
     let merged = dir.path().join("m.json");
@@ -64,5 +69,5 @@ fn without_libpq_every_cell_is_skipped_with_the_reason() {
         let Verdict::Skip { reason } = &rust.verdict else { panic!("{} ran without its reference", c.name) };
         assert!(reason.starts_with("no reference client"), "{reason}");
     }
-    assert_eq!(r.agreement[0].skipped, 6);
+    assert_eq!(r.agreement[0].skipped, 7);
 }

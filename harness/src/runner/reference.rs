@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::Verdict;
 use crate::client::Client;
-use crate::outcome::{FailureClass, Outcome};
+use crate::outcome::{FailureClass, Outcome, QueryOutcome};
 use crate::scenario::{Case, Expectation, ExpectedOutcome};
 
 /// The client whose outcome is the expectation of a `"reference"` case.
@@ -89,10 +89,56 @@ fn expectation(o: &Outcome) -> Expectation {
             e.ssl = Some(c.ssl);
             e.protocol = c.protocol.clone();
             e.client_cert = Some(c.client_cert.is_some());
+            e.client_dn = c.client_cert.as_ref().map(|x| x.dn.clone());
             e.user = Some(c.user.clone());
+            match &c.query {
+                Some(QueryOutcome::Rows(rows)) => e.query_result = Some(rows.clone()),
+                Some(QueryOutcome::Error { sqlstate, .. }) => {
+                    e.query_sqlstate = Some(sqlstate.clone().unwrap_or_else(|| "(none)".into()))
+                }
+                None => {}
+            }
         }
         Outcome::Failed(f) => e.outcome = ExpectedOutcome::Failed(f.class),
         Outcome::Skipped { .. } => {}
     }
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::{ClientCert, Connected, Failure, Side};
+
+    #[test]
+    fn a_connection_expects_what_the_server_saw_and_a_failure_its_class() {
+        let c = Connected {
+            ssl: true,
+            protocol: Some("TLSv1.3".into()),
+            client_cert: Some(ClientCert { dn: "/CN=a".into(), serial: "1".into(), issuer_dn: "/CN=r".into() }),
+            user: "a".into(),
+            query: Some(QueryOutcome::Rows("x".into())),
+            ..Connected::default()
+        };
+        let e = expectation(&Outcome::Connected(c));
+        assert_eq!((e.ssl, e.protocol.as_deref(), e.client_cert), (Some(true), Some("TLSv1.3"), Some(true)));
+        assert_eq!((e.client_dn.as_deref(), e.user.as_deref()), (Some("/CN=a"), Some("a")));
+        assert_eq!(e.query_result.as_deref(), Some("x"));
+        let f = Failure {
+            class: FailureClass::HbaRejected,
+            side: Side::Server,
+            sqlstate: Some("28000".into()),
+            alert: None,
+            verify_code: None,
+            ocsp: None,
+            detail: String::new(),
+        };
+        let mut judge = Judge::Pending;
+        assert_eq!(judge.reference_ran(&Outcome::Failed(f.clone())), Verdict::Pass);
+        assert!(matches!(&judge, Judge::Expect(e) if e.outcome == ExpectedOutcome::Failed(FailureClass::HbaRejected)));
+        let mut judge = Judge::Pending;
+        let odd = Failure { class: FailureClass::Unclassified, ..f };
+        assert!(matches!(judge.reference_ran(&Outcome::Failed(odd)), Verdict::Fail { .. }));
+        assert!(matches!(judge, Judge::Unavailable(_)));
+    }
 }
