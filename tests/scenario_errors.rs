@@ -191,6 +191,10 @@ fn matrix_values_are_checked_like_case_tables() {
         "{e}"
     );
     assert!(e.contains("unknown field `clients`") && e.contains("(hint: did you mean \"client\"?)"), "{e}");
+    let text = MATRIX.replace(r#"hostssl = { client = { dbname = "m_hostssl" } }"#, "hostssl = 3");
+    let e = errors(&text);
+    assert!(e.starts_with("scenarios/broken.toml:15:11: failed to load scenario: matrix.axes.hba.hostssl: "), "{e}");
+    assert!(e.contains("(hint: an axis value is a table"), "{e}");
 }
 
 #[test]

@@ -110,8 +110,14 @@ fn serde_diagnostic(src: &SourceMap, e: &toml::de::Error) -> Diagnostic {
 }
 
 /// For serde's "unknown field `x`, expected one of `a`, `b`" (and the variant form), the
-/// closest expected name. serde's wording here is stable and it is our own presentation.
+/// closest expected name; for an axis value that is no table, its shape. serde's wording
+/// here is stable and it is our own presentation.
 fn hint_for_serde_message(message: &str) -> Option<String> {
+    if message.ends_with("expected struct RawPatch") {
+        return Some(
+            "an axis value is a table, e.g. `require = { client = { sslmode = \"require\" } }`, or `{}`".into(),
+        );
+    }
     let (head, expected) = message.split_once("expected one of ")?;
     let got = head.split('`').nth(1)?;
     let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
