@@ -184,6 +184,7 @@ fn print_targets(targets: &[Target]) {
 /// outcomes that differ across servers.
 pub fn print_summary(report: &Report, shard: Option<Shard>) {
     print!("{}", report::failures(&report.results));
+    print!("{}", report::agreement_table(&report.agreement));
     match &report.divergences.stale {
         Some(stale) => {
             for e in stale {

@@ -74,7 +74,8 @@ fn steps_and_versions_are_checked() {
 #[test]
 fn a_scenario_without_cases_and_a_syntax_error_are_errors_too() {
     assert!(
-        errors("[server]\nhba = []\n").contains("the scenario has no cases (hint: add at least one [[case]] table)")
+        errors("[server]\nhba = []\n")
+            .contains("the scenario has no cases (hint: add at least one [[case]] table or a [matrix])")
     );
     let e = errors("[[case]\nname = 1\n");
     assert!(e.starts_with("scenarios/broken.toml:1:"), "{e}");
@@ -140,4 +141,80 @@ fn file_expectations_stay_inside_the_attempt_directory() {
         "{e}"
     );
     assert!(e.contains("case[0].expect.files[1].name: `/tmp/k` is not a path inside the attempt's directory"), "{e}");
+}
+
+const MATRIX: &str = r#"
+[pki.root]
+ca = true
+[pki.server]
+issuer = "root"
+
+[matrix]
+cross = ["sslmode", "hba"]
+expect = "reference"
+
+[matrix.axes.sslmode]
+require = { client = { sslmode = "require" } }
+
+[matrix.axes.hba]
+hostssl = { client = { dbname = "m_hostssl" } }
+"#;
+
+#[test]
+fn matrix_axes_are_checked_by_name_with_hints() {
+    let text = MATRIX
+        .replace(r#"cross = ["sslmode", "hba"]"#, r#"cross = ["sslmod", "hba", "hba"]"#)
+        .replace("[matrix.axes.hba]", "[matrix.axes.\"bad/name\"]\n[matrix.axes.hba]");
+    insta::assert_snapshot!(errors(&text), @r#"
+    scenarios/broken.toml:8:10: failed to load scenario: matrix.cross[0]: unknown axis `sslmod` (hint: did you mean "sslmode"?)
+    scenarios/broken.toml:8:27: failed to load scenario: matrix.cross[2]: axis `hba` is crossed twice (hint: list each axis once)
+    scenarios/broken.toml:14:14: failed to load scenario: matrix.axes.bad/name: `bad/name` is not a valid axis name (hint: a cell is named `axis=value/…`: use letters, digits, `-`, `_` and `.`)
+    scenarios/broken.toml:14:14: failed to load scenario: matrix.axes.bad/name: axis `bad/name` is not crossed (hint: add "bad/name" to matrix.cross, or remove the axis)
+    scenarios/broken.toml:11:14: failed to load scenario: matrix.axes.sslmode: axis `sslmode` is not crossed (hint: add "sslmode" to matrix.cross, or remove the axis)
+    "#);
+}
+
+#[test]
+fn matrix_values_are_checked_like_case_tables() {
+    let text = MATRIX.replace(
+        r#"hostssl = { client = { dbname = "m_hostssl" } }"#,
+        r#"hostssl = { client = { sslmode = "disable", ssl-mode = "x" } }"#,
+    );
+    insta::assert_snapshot!(errors(&text), @r#"
+    scenarios/broken.toml:15:45: failed to load scenario: matrix.axes.hba.hostssl.client.ssl-mode: unknown libpq keyword `ssl-mode` (hint: did you mean "sslmode"?)
+    scenarios/broken.toml:15:24: failed to load scenario: matrix.axes.hba.hostssl.client.sslmode: `sslmode` is also set by axis `sslmode` (hint: an axis owns the keywords it sets: set it in one axis only)
+    "#);
+    let text = MATRIX.replace(r#"hostssl = { client"#, r#"hostssl = { clients"#);
+    let e = errors(&text);
+    assert!(
+        e.starts_with("scenarios/broken.toml:15:13: failed to load scenario: matrix.axes.hba.hostssl.clients: "),
+        "{e}"
+    );
+    assert!(e.contains("unknown field `clients`") && e.contains("(hint: did you mean \"client\"?)"), "{e}");
+    let text = MATRIX.replace(r#"hostssl = { client = { dbname = "m_hostssl" } }"#, "hostssl = 3");
+    let e = errors(&text);
+    assert!(e.starts_with("scenarios/broken.toml:15:11: failed to load scenario: matrix.axes.hba.hostssl: "), "{e}");
+    assert!(e.contains("(hint: an axis value is a table"), "{e}");
+}
+
+#[test]
+fn empty_axes_exclusions_and_reference_details_are_located() {
+    let text = MATRIX
+        .replace("[matrix.axes.hba]\nhostssl = { client = { dbname = \"m_hostssl\" } }\n", "[matrix.axes.hba]\n")
+        .replace(
+            "expect = \"reference\"",
+            "expect = { outcome = \"reference\", ssl = true }\nexclude = [{ sslmode = \"requir\" }, {}]",
+        );
+    insta::assert_snapshot!(errors(&text), @r#"
+    scenarios/broken.toml:15:14: failed to load scenario: matrix.axes.hba: axis `hba` has no values (hint: give it at least one value, e.g. `require = { client = { sslmode = "require" } }`)
+    scenarios/broken.toml:10:14: failed to load scenario: matrix.exclude[0].sslmode: axis `sslmode` has no value `requir` (hint: did you mean "require"?)
+    scenarios/broken.toml:10:36: failed to load scenario: matrix.exclude[1]: an empty exclusion drops every cell (hint: name at least one axis = value)
+    scenarios/broken.toml:9:35: failed to load scenario: matrix.expect.ssl: `ssl` cannot be combined with outcome "reference" (hint: the reference client's outcome is the whole expectation; write `expect = "reference"`)
+    "#);
+    let text = MATRIX.replace("cross = [\"sslmode\", \"hba\"]", "cross = []");
+    insta::assert_snapshot!(errors(&text), @r#"
+    scenarios/broken.toml:8:1: failed to load scenario: matrix.cross: the matrix crosses no axes (hint: list the axes to cross, e.g. cross = ["sslmode", "host"])
+    scenarios/broken.toml:14:14: failed to load scenario: matrix.axes.hba: axis `hba` is not crossed (hint: add "hba" to matrix.cross, or remove the axis)
+    scenarios/broken.toml:11:14: failed to load scenario: matrix.axes.sslmode: axis `sslmode` is not crossed (hint: add "sslmode" to matrix.cross, or remove the axis)
+    "#);
 }

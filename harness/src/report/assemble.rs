@@ -2,7 +2,7 @@
 //! results alone, so a merged report is checked exactly as a whole run is.
 
 use super::schema::{
-    ClientMeta, DivergenceEntry, Divergences, Report, SCHEMA_VERSION, ScenarioMeta, ServerMeta, ShardSet,
+    ClientMeta, DivergenceEntry, Divergences, Report, SCHEMA_MINOR, SCHEMA_VERSION, ScenarioMeta, ServerMeta, ShardSet,
 };
 use crate::runner::{Registry, ScenarioResult, Target, Verdict, glob};
 use crate::scenario::Scenario;
@@ -39,6 +39,7 @@ pub fn assemble(meta: RunMeta<'_>, results: Vec<ScenarioResult>) -> Report {
     let entries = meta.registry.entries.iter().map(DivergenceEntry::from).collect();
     let mut report = Report {
         schema_version: SCHEMA_VERSION,
+        schema_minor: SCHEMA_MINOR,
         generator: generator(),
         started_at: meta.started_at,
         duration_ms: meta.duration_ms,
@@ -47,9 +48,11 @@ pub fn assemble(meta: RunMeta<'_>, results: Vec<ScenarioResult>) -> Report {
         servers,
         scenarios,
         divergences: Divergences { entries, stale: None },
+        agreement: Vec::new(),
         results,
     };
     report.sort();
+    report.agreement = super::agreement::agreement(&report.results);
     check_stale(&mut report);
     report
 }

@@ -19,6 +19,7 @@ pub fn markdown(report: &Report, limit: usize) -> String {
     let mut out = Budget::new(limit);
     header(report, &mut out);
     servers(report, &mut out);
+    agreement(report, &mut out);
     let rows = rows(report);
     failures(report, &mut out);
     differences(report, &rows, &mut out);
@@ -123,6 +124,31 @@ fn servers(report: &Report, out: &mut Budget) {
                 t.skipped
             ));
         }
+    }
+    out.line("");
+}
+
+/// Agreement with the reference client, where cases are judged by it.
+fn agreement(report: &Report, out: &mut Budget) {
+    if report.agreement.is_empty() {
+        return;
+    }
+    out.line("Agreement with the reference client (`expect = \"reference\"`):");
+    out.line("");
+    out.line("| server | client | reference | cells | agreeing | registered divergences | unexplained | skipped |");
+    out.line("|---|---|---|---:|---:|---:|---:|---:|");
+    for a in &report.agreement {
+        out.line(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&a.server),
+            cell(&a.client),
+            cell(&a.reference),
+            a.cells,
+            a.agreeing,
+            a.registered_divergences,
+            a.unexplained,
+            a.skipped
+        ));
     }
     out.line("");
 }

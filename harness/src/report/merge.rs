@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use super::assemble::{check_stale, generator};
-use super::schema::{Divergences, Report, ReportError, SCHEMA_VERSION, ServerMeta, ShardSet};
+use super::schema::{Divergences, Report, ReportError, SCHEMA_MINOR, SCHEMA_VERSION, ServerMeta, ShardSet};
 
 /// Merges `reports` (at least one) into one.
 pub fn merge(reports: Vec<Report>) -> Result<Report, ReportError> {
@@ -17,13 +17,15 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, ReportError> {
     let Some(first) = iter.next() else {
         return Err(ReportError::Merge("no reports given".into()));
     };
-    let mut out = Report { generator: generator(), schema_version: SCHEMA_VERSION, ..first };
+    let mut out =
+        Report { generator: generator(), schema_version: SCHEMA_VERSION, schema_minor: SCHEMA_MINOR, ..first };
     for r in iter {
         absorb(&mut out, r)?;
     }
     out.shards = out.shards.take().filter(|s| !covers(s));
     out.sort();
     check_stale(&mut out);
+    out.agreement = super::agreement::agreement(&out.results);
     Ok(out)
 }
 

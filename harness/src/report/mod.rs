@@ -2,10 +2,11 @@
 //! versioned schema in `docs/report-schema.md`).
 //!
 //! A run is assembled into a report ([`assemble`]); from it come the terminal text
-//! ([`text`]), JUnit XML ([`junit`]), the Markdown job summary ([`markdown`]) and the HTML
+//! ([`text`]), the agreement with the reference client ([`agreement`]), JUnit XML ([`junit`]), the Markdown job summary ([`markdown`]) and the HTML
 //! matrix ([`html`]). Reports read back from JSON merge ([`merge`], for shards) and compare
 //! ([`diff`], for a new build against the last one).
 
+mod agreement;
 mod assemble;
 mod diff;
 mod diff_view;
@@ -17,6 +18,7 @@ mod merge;
 mod schema;
 mod text;
 
+pub use agreement::{Agreement, agreement, agreement_table};
 pub use assemble::{RunMeta, assemble, check_stale, generator, stale};
 pub use diff::{Change, ChangeKind, Diff, DiffOptions, diff};
 pub use html::{diff_html, html};
@@ -25,8 +27,8 @@ pub use markdown::{GITHUB_SUMMARY_LIMIT, markdown};
 pub use matrix::Tally;
 pub use merge::merge;
 pub use schema::{
-    CaseMeta, ClientMeta, DivergenceEntry, Divergences, Report, ReportError, SCHEMA_VERSION, ScenarioMeta, ServerMeta,
-    ShardSet, now_rfc3339, write,
+    CaseMeta, ClientMeta, DivergenceEntry, Divergences, Report, ReportError, SCHEMA_MINOR, SCHEMA_VERSION,
+    ScenarioMeta, ServerMeta, ShardSet, now_rfc3339, write,
 };
 pub use text::{closing_line, describe, failures, major_differences, timings, totals};
 

@@ -17,11 +17,18 @@ use crate::server::ServerInfo;
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The minor version this build writes: a minor adds optional fields a reader of an older
+/// minor ignores, so readers accept any minor of [`SCHEMA_VERSION`]. 1 added `agreement`.
+pub const SCHEMA_MINOR: u32 = 1;
+
 /// One run (or several merged): metadata, then every scenario result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// [`SCHEMA_VERSION`] of the writer.
     pub schema_version: u32,
+    /// [`SCHEMA_MINOR`] of the writer (absent, i.e. 0, before minor 1).
+    #[serde(default)]
+    pub schema_minor: u32,
     /// `pgtls <version>` of the writer.
     pub generator: String,
     /// When the run started, RFC 3339 in UTC.
@@ -40,6 +47,10 @@ pub struct Report {
     pub scenarios: Vec<ScenarioMeta>,
     /// The known-divergence registry the run judged with, and its stale entries.
     pub divergences: Divergences,
+    /// Per server and client, agreement with the reference client on the cases it judged
+    /// (`expect = "reference"`); absent when no case is judged so. Since minor 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agreement: Vec<super::agreement::Agreement>,
     /// One result per scenario and server, ordered by scenario name, then server.
     pub results: Vec<ScenarioResult>,
 }
@@ -232,22 +243,17 @@ impl ScenarioMeta {
     /// Where the scenario and its cases are written; `text` is the file's content.
     pub fn new(s: &Scenario, text: &str) -> ScenarioMeta {
         let lines: Vec<&str> = text.lines().collect();
-        let starts: Vec<usize> = s.cases.iter().map(|c| c.line).collect();
+        let mut starts: Vec<usize> = s.cases.iter().map(|c| c.line).collect();
+        starts.sort_unstable();
+        starts.dedup();
         let cases = s
             .cases
             .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let from = c.line.saturating_sub(1).min(lines.len());
-                let to = starts.get(i + 1).map_or(lines.len(), |n| n.saturating_sub(1)).clamp(from, lines.len());
-                let mut block = &lines[from..to];
-                // Comments and blank lines before the next case introduce that case.
-                while let [rest @ .., last] = block
-                    && (last.trim().is_empty() || last.trim_start().starts_with('#'))
-                {
-                    block = rest;
-                }
-                let source = block.join("\n");
+            .map(|c| {
+                let source = match &c.cell {
+                    Some(cell) => cell_source(cell),
+                    None => case_source(&lines, c.line, &starts),
+                };
                 CaseMeta { name: c.name.clone(), line: c.line, source }
             })
             .collect();
@@ -258,6 +264,33 @@ impl ScenarioMeta {
     pub fn case(&self, name: &str) -> Option<&CaseMeta> {
         self.cases.iter().find(|c| c.name == name)
     }
+}
+
+/// A `[[case]]` table's text: from its line to the next case's (or the end of the file).
+fn case_source(lines: &[&str], line: usize, starts: &[usize]) -> String {
+    let from = line.saturating_sub(1).min(lines.len());
+    let next = starts.iter().find(|&&l| l > line);
+    let to = next.map_or(lines.len(), |n| n.saturating_sub(1)).clamp(from, lines.len());
+    let mut block = &lines[from..to];
+    // Comments and blank lines before the next case introduce that case.
+    while let [rest @ .., last] = block
+        && (last.trim().is_empty() || last.trim_start().starts_with('#'))
+    {
+        block = rest;
+    }
+    block.join("\n")
+}
+
+/// What a `[matrix]` cell is made of: each axis value and what it sets.
+fn cell_source(cell: &crate::scenario::Cell) -> String {
+    let mut out = String::from("# a [matrix] cell: one value of each axis");
+    for (axis, value, text) in &cell.values {
+        out.push_str(&format!("\n{axis} = {value:?}"));
+        if !text.is_empty() {
+            out.push_str(&format!("    # {text}"));
+        }
+    }
+    out
 }
 
 /// A path relative to the working directory when it is below it.

@@ -147,6 +147,32 @@ pub fn timings(results: &[ScenarioResult], wall: Duration) -> String {
         results.len(),
         per
     );
+    out.push_str(&per_client(results));
+    out
+}
+
+/// Mean and median wall time of the attempts each client ran (skipped ones cost nothing and
+/// would hide what an attempt costs, e.g. in a matrix whose reference skips half its cells).
+fn per_client(results: &[ScenarioResult]) -> String {
+    let mut by: BTreeMap<&str, (Vec<f64>, usize)> = BTreeMap::new();
+    for cr in results.iter().flat_map(|r| &r.cases).flat_map(|c| &c.results) {
+        let e = by.entry(cr.client.as_str()).or_default();
+        match cr.verdict {
+            Verdict::Skip { .. } => e.1 += 1,
+            _ => e.0.push(cr.elapsed_ms),
+        }
+    }
+    let mut out = String::new();
+    for (client, (mut ran, skipped)) in by {
+        ran.sort_by(f64::total_cmp);
+        let mean = if ran.is_empty() { 0.0 } else { ran.iter().sum::<f64>() / ran.len() as f64 };
+        let median = ran.get(ran.len() / 2).copied().unwrap_or(0.0);
+        let _ = writeln!(
+            out,
+            "{client}: {} attempts ran ({skipped} skipped), {mean:.1} ms mean, {median:.1} ms median per attempt",
+            ran.len()
+        );
+    }
     out
 }
 

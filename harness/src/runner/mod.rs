@@ -3,6 +3,7 @@
 mod divergence;
 mod expect;
 pub mod pool;
+pub mod reference;
 mod scenario;
 pub mod shard;
 mod state;
@@ -76,6 +77,10 @@ pub struct CaseResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirrors: Option<String>,
     pub expected: String,
+    /// The client whose outcome was the expectation (`expect = "reference"`); `expected` is
+    /// then that client's class, or `reference` when it did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
     pub results: Vec<ClientResult>,
 }
 
@@ -85,6 +90,7 @@ impl CaseResult {
             name: case.name.clone(),
             mirrors: case.mirrors.clone(),
             expected: case.expect.outcome.name().to_owned(),
+            reference: reference::by_reference(case).then(|| reference::REFERENCE_CLIENT.to_owned()),
             results: Vec::new(),
         }
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::expect::{Observed, applying, mismatches};
+use super::reference::{self, Judge};
 use super::state::{CasePlan, ConfigState, plan};
 use super::{CaseResult, ClientResult, RunContext, ScenarioResult, Target, Timings, Verdict};
 use crate::cleanup::Scratch;
@@ -16,7 +17,7 @@ use crate::client::classify::{HbaContext, classify};
 use crate::client::{Client, ClientReport, ConnectRequest, Support};
 use crate::outcome::{Failure, FailureClass, Outcome, Side};
 use crate::pki::Materialized;
-use crate::scenario::{Case, FileRefOr, PgVersion, Requires, Scenario, SettingValue, Step};
+use crate::scenario::{Case, Expectation, FileRefOr, PgVersion, Requires, Scenario, SettingValue, Step};
 use crate::server::log::ServerEvidence;
 use crate::server::{Backend, Bootstrap, Instance, ServerConfig, ServerInfo, StartFailure};
 
@@ -217,14 +218,16 @@ impl Session {
             let t = Instant::now();
             let serial = case.expect.client_serial.as_deref().and_then(|e| self.pki.pki().serial(e));
             let serial = serial.map(|x| x.decimal().to_owned());
-            for client in clients {
+            let mut judge = Judge::new(case, clients);
+            for client in reference::order(case, clients) {
                 let started = Instant::now();
                 let log_from = self.instance.log_offset().await;
                 let earlier = case.expect.reads_log().then(|| self.seen_backends.clone());
-                let outcome = match (&step_error, &self.missing_extension) {
-                    (_, Some(reason)) => Outcome::Skipped { reason: reason.clone() },
-                    (Some(e), None) => Outcome::harness_failure(FailureClass::Unclassified, e.clone()),
-                    (None, None) => self.attempt(s, case, client.as_ref(), cx).await,
+                let outcome = match (&step_error, &self.missing_extension, &judge) {
+                    (_, Some(reason), _) => Outcome::Skipped { reason: reason.clone() },
+                    (Some(e), None, _) => Outcome::harness_failure(FailureClass::Unclassified, e.clone()),
+                    (None, None, Judge::Unavailable(reason)) => Outcome::Skipped { reason: reason.clone() },
+                    (None, None, _) => self.attempt(s, case, client.as_ref(), cx).await,
                 };
                 let log = match earlier {
                     Some(earlier) if !matches!(outcome, Outcome::Skipped { .. }) => {
@@ -239,7 +242,19 @@ impl Session {
                     pg: Some(info.version),
                     scratch: Some(&scratch),
                 };
-                let mut r = ClientResult::judge(s, case, client.name(), outcome, cx, &seen);
+                let mut r = match &judge {
+                    Judge::Pending => {
+                        let verdict = judge.reference_ran(&outcome);
+                        if let Judge::Expect(e) = &judge {
+                            cr.expected = e.outcome.name().to_owned();
+                        }
+                        ClientResult::new(client.name(), outcome, verdict)
+                    }
+                    Judge::Expect(e) => ClientResult::judge(s, case, e, client.name(), outcome, cx, &seen),
+                    Judge::Written | Judge::Unavailable(_) => {
+                        ClientResult::judge(s, case, &case.expect, client.name(), outcome, cx, &seen)
+                    }
+                };
                 r.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
                 // Byte offsets into the log for now; `run` turns them into lines.
                 let rel = |o: u64| o.saturating_sub(self.log_start) as usize;
@@ -598,9 +613,15 @@ impl CaseResult {
 }
 
 impl ClientResult {
+    fn new(client: &str, outcome: Outcome, verdict: Verdict) -> ClientResult {
+        ClientResult { client: client.to_owned(), outcome, verdict, elapsed_ms: 0.0, log_span: None }
+    }
+
+    /// Judges an outcome against `expect` (the case's, or the one its reference gave).
     fn judge(
         s: &Scenario,
         case: &Case,
+        expect: &Expectation,
         client: &str,
         outcome: Outcome,
         cx: &RunContext,
@@ -609,12 +630,12 @@ impl ClientResult {
         let verdict = match &outcome {
             Outcome::Skipped { reason } => Verdict::Skip { reason: reason.clone() },
             o => {
-                let problems = mismatches(&case.expect, o, client, seen);
+                let problems = mismatches(expect, o, client, seen);
                 if problems.is_empty() {
                     Verdict::Pass
                 } else {
                     let path = format!("{}/{}", s.name, case.name);
-                    match cx.divergences.explain(client, &path, case.expect.outcome.name(), o.class_name()) {
+                    match cx.divergences.explain(client, &path, expect.outcome.name(), o.class_name()) {
                         Some(e) => {
                             Verdict::KnownDivergence { reason: e.reason.clone(), reference: e.reference.clone() }
                         }

@@ -110,22 +110,28 @@ fn serde_diagnostic(src: &SourceMap, e: &toml::de::Error) -> Diagnostic {
 }
 
 /// For serde's "unknown field `x`, expected one of `a`, `b`" (and the variant form), the
-/// closest expected name. serde's wording here is stable and it is our own presentation.
+/// closest expected name; for an axis value that is no table, its shape. serde's wording
+/// here is stable and it is our own presentation.
 fn hint_for_serde_message(message: &str) -> Option<String> {
+    if message.ends_with("expected struct RawPatch") {
+        return Some(
+            "an axis value is a table, e.g. `require = { client = { sslmode = \"require\" } }`, or `{}`".into(),
+        );
+    }
     let (head, expected) = message.split_once("expected one of ")?;
     let got = head.split('`').nth(1)?;
     let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
     did_you_mean(got, names)
 }
 
-struct Convert {
-    src: SourceMap,
+pub(super) struct Convert {
+    pub(super) src: SourceMap,
     diags: Vec<Diagnostic>,
     pki: PkiSpec,
 }
 
 impl Convert {
-    fn error(&mut self, path: &KeyPath, message: impl Into<String>, hint: Option<String>) {
+    pub(super) fn error(&mut self, path: &KeyPath, message: impl Into<String>, hint: Option<String>) {
         let (line, col) = self.src.span_of(path).map_or((1, 1), |s| self.src.line_col(s.start));
         self.diags.push(Diagnostic {
             file: self.src.path().to_owned(),
@@ -143,8 +149,12 @@ impl Convert {
         let requires = self.requires(&raw.requires, &root.key("requires"));
         let server = self.server(raw.server, &root.key("server"));
         let defaults = self.client(&raw.client, &root.key("client"), &ClientSettings::default());
-        if raw.cases.is_empty() {
-            self.error(&root, "the scenario has no cases", Some("add at least one [[case]] table".into()));
+        if raw.cases.is_empty() && raw.matrix.is_none() {
+            self.error(
+                &root,
+                "the scenario has no cases",
+                Some("add at least one [[case]] table or a [matrix]".into()),
+            );
         }
         let mut cases: Vec<Case> = Vec::new();
         for (i, rc) in raw.cases.into_iter().enumerate() {
@@ -154,6 +164,9 @@ impl Convert {
             }
             let case = self.case(rc, &path, &defaults);
             cases.push(case);
+        }
+        if let Some(m) = raw.matrix {
+            self.matrix(m, &root.key("matrix"), &defaults, &mut cases);
         }
         let mut requires = requires;
         requires.root |= server.key_file.needs_root()
@@ -187,7 +200,7 @@ impl Convert {
         }
     }
 
-    fn requires(&mut self, raw: &RawRequires, path: &KeyPath) -> Requires {
+    pub(super) fn requires(&mut self, raw: &RawRequires, path: &KeyPath) -> Requires {
         let pg = raw.pg.as_deref().and_then(|text| match VersionReq::parse(text) {
             Ok(r) => Some(r),
             Err(msg) => {
@@ -347,7 +360,7 @@ impl Convert {
         }
     }
 
-    fn client(
+    pub(super) fn client(
         &mut self,
         raw: &std::collections::BTreeMap<String, RawValue>,
         path: &KeyPath,
@@ -482,15 +495,7 @@ impl Convert {
                 Some("add `query = \"SELECT …\"` to the case".into()),
             );
         }
-        let mut env = Vec::new();
-        for (name, text) in &raw.env {
-            let p = path.key("env").key(name);
-            if name.is_empty() || name.contains('=') || name.contains('\0') {
-                self.error(&p, format!("`{name}` is not an environment variable name"), None);
-                continue;
-            }
-            env.push((name.clone(), self.placeholders(text, &p)));
-        }
+        let env = self.env(&raw.env, &path.key("env"));
         Case {
             name: raw.name,
             line: self.line_of(path),
@@ -502,11 +507,30 @@ impl Convert {
             query: raw.query,
             env,
             expect,
+            cell: None,
         }
     }
 
+    /// A case's (or an axis value's) `env` table, with placeholders resolved.
+    pub(super) fn env(
+        &mut self,
+        raw: &std::collections::BTreeMap<String, String>,
+        path: &KeyPath,
+    ) -> Vec<(String, Vec<SettingValue>)> {
+        let mut env = Vec::new();
+        for (name, text) in raw {
+            let p = path.key(name);
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                self.error(&p, format!("`{name}` is not an environment variable name"), None);
+                continue;
+            }
+            env.push((name.clone(), self.placeholders(text, &p)));
+        }
+        env
+    }
+
     /// The line a key path starts on (1 when it cannot be located).
-    fn line_of(&self, path: &KeyPath) -> usize {
+    pub(super) fn line_of(&self, path: &KeyPath) -> usize {
         self.src.span_of(path).map_or(1, |s| self.src.line_col(s.start).0)
     }
 
@@ -524,13 +548,18 @@ impl Convert {
         })
     }
 
-    fn expect(&mut self, raw: RawExpect, path: &KeyPath) -> Expectation {
+    pub(super) fn expect(&mut self, raw: RawExpect, path: &KeyPath) -> Expectation {
         let outcome = match raw.outcome.as_str() {
             "connected" => ExpectedOutcome::Connected,
+            "reference" => {
+                self.reference_only(&raw, path);
+                ExpectedOutcome::Reference
+            }
             name => match FailureClass::from_name(name) {
                 Some(c) => ExpectedOutcome::Failed(c),
                 None => {
-                    let names = std::iter::once("connected").chain(FailureClass::ALL.iter().map(|c| c.name()));
+                    let names =
+                        ["connected", "reference"].into_iter().chain(FailureClass::ALL.iter().map(|c| c.name()));
                     let hint = did_you_mean(name, names).or(Some("see docs/outcomes.md for the classes".into()));
                     self.error(&path.key("outcome"), format!("unknown outcome \"{name}\""), hint);
                     ExpectedOutcome::Connected
@@ -599,6 +628,35 @@ impl Convert {
             files,
             log_like,
             log_unlike,
+        }
+    }
+
+    /// `expect = "reference"` takes its every detail from the reference client's outcome.
+    fn reference_only(&mut self, raw: &RawExpect, path: &KeyPath) {
+        let set = [
+            ("sqlstate", raw.sqlstate.is_some()),
+            ("message", raw.message.is_some()),
+            ("alert", raw.alert.is_some()),
+            ("side", raw.side.is_some()),
+            ("ssl", raw.ssl.is_some()),
+            ("protocol", raw.protocol.is_some()),
+            ("client_cert", raw.client_cert.is_some()),
+            ("client_dn", raw.client_dn.is_some()),
+            ("client_serial", raw.client_serial.is_some()),
+            ("issuer_dn", raw.issuer_dn.is_some()),
+            ("user", raw.user.is_some()),
+            ("query_result", raw.query_result.is_some()),
+            ("query_sqlstate", raw.query_sqlstate.is_some()),
+            ("files", !raw.files.is_empty()),
+            ("log_like", !raw.log_like.is_empty()),
+            ("log_unlike", !raw.log_unlike.is_empty()),
+        ];
+        if let Some((key, _)) = set.iter().find(|(_, given)| *given) {
+            self.error(
+                &path.key(key),
+                format!("`{key}` cannot be combined with outcome \"reference\""),
+                Some("the reference client's outcome is the whole expectation; write `expect = \"reference\"`".into()),
+            );
         }
     }
 

@@ -99,24 +99,38 @@ impl SourceMap {
         best
     }
 
-    /// The deepest key path whose value contains `offset`.
+    /// The deepest key path whose value contains `offset`. Tables named by a dotted header
+    /// (`[matrix.axes.hba]`) have no span of their own for `matrix` and `axes`, so a child
+    /// that does not contain the offset is still searched below.
     pub fn path_at(&self, offset: usize) -> KeyPath {
         let mut path = KeyPath::root();
-        let Some(doc) = self.doc.as_ref() else { return path };
-        let mut node = Node::Item(doc.as_item());
-        'outer: loop {
-            for (seg, child) in node.children() {
-                if child.span().is_some_and(|s| s.contains(&offset) || s.end == offset)
-                    || child.key_span.as_ref().is_some_and(|s| s.contains(&offset))
-                {
-                    path.0.push(seg);
-                    node = child.node;
-                    continue 'outer;
-                }
+        if let Some(doc) = self.doc.as_ref() {
+            descend(Node::Item(doc.as_item()), offset, &mut path);
+        }
+        path
+    }
+}
+
+/// Extends `path` into the child of `node` that holds `offset`; false when none does.
+fn descend(node: Node<'_>, offset: usize, path: &mut KeyPath) -> bool {
+    for (seg, child) in node.children() {
+        let spanned = child.span();
+        let holds = spanned.as_ref().is_some_and(|s| s.contains(&offset) || s.end == offset)
+            || child.key_span.as_ref().is_some_and(|s| s.contains(&offset));
+        if holds {
+            path.0.push(seg);
+            descend(child.node, offset, path);
+            return true;
+        }
+        if spanned.is_none() || matches!(child.node, Node::Item(Item::Table(_))) {
+            path.0.push(seg);
+            if descend(child.node, offset, path) {
+                return true;
             }
-            return path;
+            path.0.pop();
         }
     }
+    false
 }
 
 #[derive(Clone, Copy)]

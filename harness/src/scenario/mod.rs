@@ -7,6 +7,7 @@
 mod keywords;
 mod load;
 mod locate;
+mod matrix;
 mod raw;
 mod version;
 
@@ -210,6 +211,24 @@ pub struct Case {
     /// `sslrootcert=system`); placeholders become paths of generated files.
     pub env: Vec<(String, Vec<SettingValue>)>,
     pub expect: Expectation,
+    /// The `[matrix]` cell this case was generated from; `None` for a `[[case]]` table.
+    pub cell: Option<Cell>,
+}
+
+/// One cell of a scenario's `[matrix]`: a value of every crossed axis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    /// `(axis, value, what the value sets)` in `cross` order; the last is TOML-like text for
+    /// reports (`client = { sslmode = "require" }`).
+    pub values: Vec<(String, String, String)>,
+}
+
+impl Cell {
+    /// The generated case name: `axis=value/axis=value/…`.
+    pub fn name(&self) -> String {
+        let parts: Vec<String> = self.values.iter().map(|(a, v, _)| format!("{a}={v}")).collect();
+        parts.join("/")
+    }
 }
 
 /// A change to the running server, applied before the case connects.
@@ -281,6 +300,29 @@ impl LogPattern {
 }
 
 impl Expectation {
+    /// An expectation of the outcome class alone.
+    pub fn of(outcome: ExpectedOutcome) -> Expectation {
+        Expectation {
+            outcome,
+            sqlstate: None,
+            message: None,
+            alert: None,
+            side: None,
+            ssl: None,
+            protocol: None,
+            client_cert: None,
+            client_dn: None,
+            client_serial: None,
+            issuer_dn: None,
+            user: None,
+            query_result: None,
+            query_sqlstate: None,
+            files: Vec::new(),
+            log_like: Vec::new(),
+            log_unlike: Vec::new(),
+        }
+    }
+
     /// Whether checking needs the attempt's server log.
     pub fn reads_log(&self) -> bool {
         !self.log_like.is_empty() || !self.log_unlike.is_empty()
@@ -291,6 +333,9 @@ impl Expectation {
 pub enum ExpectedOutcome {
     Connected,
     Failed(FailureClass),
+    /// Whatever the reference client (libpq of the build under test) did in the same case:
+    /// the runner replaces it with that outcome before judging the other clients.
+    Reference,
 }
 
 impl ExpectedOutcome {
@@ -298,6 +343,7 @@ impl ExpectedOutcome {
         match self {
             ExpectedOutcome::Connected => "connected",
             ExpectedOutcome::Failed(c) => c.name(),
+            ExpectedOutcome::Reference => "reference",
         }
     }
 }

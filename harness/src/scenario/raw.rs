@@ -31,6 +31,40 @@ pub struct RawScenario {
     pub client: BTreeMap<String, RawValue>,
     #[serde(rename = "case", default)]
     pub cases: Vec<RawCase>,
+    /// Named axes whose cartesian product becomes generated cases (docs/scenario-format.md).
+    pub matrix: Option<RawMatrix>,
+}
+
+/// `[matrix]`: axes of named values, crossed into cases named `axis=value/axis=value/…`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatrix {
+    /// The axes to cross, in the order their names appear in a cell's name.
+    pub cross: Vec<String>,
+    /// Axis name → value name → what the value changes in a case.
+    #[serde(default)]
+    pub axes: BTreeMap<String, BTreeMap<String, RawPatch>>,
+    /// Cells to leave out: each table maps axis names to a value name and drops the cells
+    /// that have all of them.
+    #[serde(default)]
+    pub exclude: Vec<BTreeMap<String, String>>,
+    pub mirrors: Option<String>,
+    pub source: Option<String>,
+    /// Every cell's expectation; `"reference"`: what the reference client (libpq) did.
+    #[serde(deserialize_with = "outcome_or_table")]
+    pub expect: RawExpect,
+}
+
+/// What one axis value contributes to a cell: client keywords, environment, requirements.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPatch {
+    #[serde(default)]
+    pub client: BTreeMap<String, RawValue>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub requires: RawRequires,
 }
 
 #[derive(Debug, Default, Deserialize)]

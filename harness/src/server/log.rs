@@ -85,7 +85,7 @@ pub fn report_lines(text: &str, earlier: &std::collections::BTreeSet<u32>) -> Ve
 /// What the server log says about one connection attempt.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerEvidence {
-    /// The last FATAL a backend reported.
+    /// The FATAL the backend that started last reported (the client's last try), if any.
     pub fatal: Option<LogEntry>,
     /// A TLS alert the server received from the client during the handshake.
     pub alert_received: Option<u8>,
@@ -114,13 +114,21 @@ impl ServerEvidence {
         let entries: Vec<LogEntry> = parse(text).into_iter().filter(|e| !earlier.contains(&e.pid)).collect();
         let mut ev = ServerEvidence::default();
         let mut pids = std::collections::BTreeSet::new();
+        // Backends in the order they started (a backend's first line is its "connection
+        // received"; a late line of an earlier backend must not make it look last).
+        let mut started: Vec<u32> = Vec::new();
+        let mut fatal_of: std::collections::BTreeMap<u32, LogEntry> = std::collections::BTreeMap::new();
         for e in &entries {
             if Some(e.pid) != postmaster {
                 pids.insert(e.pid);
+                if !started.contains(&e.pid) {
+                    started.push(e.pid);
+                }
             }
             ev.lines.push(format!("{}:  {}", e.severity, e.message));
             if e.severity == "FATAL" {
                 ev.fatal = Some(e.clone());
+                fatal_of.insert(e.pid, e.clone());
             }
             if is_tls_accept_failure(e) {
                 ev.tls_accept_failed = true;
@@ -131,6 +139,12 @@ impl ServerEvidence {
             }
         }
         ev.backends = pids.len();
+        // The client's last try decides: an earlier backend's FATAL (sslmode=allow's
+        // plaintext try before its TLS retry) is not this attempt's outcome. A backend logs
+        // its FATAL before the client can read it, so a last backend without one has none.
+        if let Some(last) = started.last() {
+            ev.fatal = fatal_of.get(last).cloned();
+        }
         ev
     }
 }
@@ -173,6 +187,33 @@ mod tests {
         let all = report_lines(WINDOW, &Default::default());
         assert_eq!(all.len(), 3);
         assert_eq!(all[1], "LOG:  could not accept SSL connection: tlsv1 alert unknown ca");
+    }
+
+    #[test]
+    fn only_the_last_started_backend_reports_the_fatal() {
+        // sslmode=allow: plaintext rejected, then the TLS retry's accept fails.
+        let allow = "\
+2026-11-23 01:23:37.277 UTC [7801] LOG:  00000: connection received: host=127.0.0.1 port=1
+2026-11-23 01:23:37.278 UTC [7801] FATAL:  28000: no pg_hba.conf entry for host \"127.0.0.1\", no encryption
+2026-11-23 01:23:37.278 UTC [7801] LOCATION:  ClientAuthentication, auth.c:548
+2026-11-23 01:23:37.280 UTC [7802] LOG:  00000: connection received: host=127.0.0.1 port=2
+2026-11-23 01:23:37.282 UTC [7802] LOG:  08P01: could not accept SSL connection: certificate verify failed
+2026-11-23 01:23:37.282 UTC [7802] LOCATION:  be_tls_open_server, be-secure-openssl.c:552
+";
+        let ev = ServerEvidence::from_window(allow, None);
+        assert!(ev.tls_accept_failed && ev.fatal.is_none(), "{ev:?}");
+        // sslmode=prefer: the TLS try's accept failure is logged after the plaintext retry's
+        // FATAL; that late line does not make the first backend the last.
+        let prefer = "\
+2026-11-23 01:23:37.277 UTC [7801] LOG:  00000: connection received: host=127.0.0.1 port=1
+2026-11-23 01:23:37.280 UTC [7802] LOG:  00000: connection received: host=127.0.0.1 port=2
+2026-11-23 01:23:37.281 UTC [7802] FATAL:  28000: no pg_hba.conf entry for host \"127.0.0.1\", no encryption
+2026-11-23 01:23:37.281 UTC [7802] LOCATION:  ClientAuthentication, auth.c:548
+2026-11-23 01:23:37.282 UTC [7801] LOG:  08P01: could not accept SSL connection: tlsv1 alert unknown ca
+2026-11-23 01:23:37.282 UTC [7801] LOCATION:  be_tls_open_server, be-secure-openssl.c:552
+";
+        let ev = ServerEvidence::from_window(prefer, None);
+        assert_eq!(ev.fatal.map(|f| f.pid), Some(7802));
     }
 
     #[test]

@@ -136,6 +136,7 @@
       el("span", { cls: "skip", text: t.skip + " skipped" })
     ]));
     h.appendChild(serverTable(report));
+    if (report.agreement && report.agreement.length) { h.appendChild(agreementTable(report.agreement)); }
     var stale = report.divergences && report.divergences.stale;
     if (stale && stale.length) {
       var list = el("ul", null, stale.map(function (e) {
@@ -158,6 +159,19 @@
     return el("table", { cls: "servers" }, [
       el("thead", null, [el("tr", null, [el("th", { text: "server" }), el("th", { text: "version" }),
         el("th", { text: "TLS library" }), el("th", { text: "clients" })])]), tb]);
+  }
+
+  // Agreement with the reference client (cases with expect = "reference"), per server and client.
+  function agreementTable(rows) {
+    var heads = ["server", "client", "reference", "cells", "agreeing", "registered divergences", "unexplained", "skipped"];
+    var tb = el("tbody");
+    rows.forEach(function (a) {
+      tb.appendChild(el("tr", { cls: a.unexplained ? "fail" : "" }, [a.server, a.client, a.reference, a.cells, a.agreeing,
+        a.registered_divergences, a.unexplained, a.skipped].map(function (v) { return el("td", { text: String(v) }); })));
+    });
+    return el("table", { cls: "servers agreement", id: "agreement" }, [
+      el("caption", { text: "agreement with the reference client" }),
+      el("thead", null, [el("tr", null, heads.map(function (h) { return el("th", { text: h }); }))]), tb]);
   }
 
   function controls() {
