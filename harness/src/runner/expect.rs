@@ -134,25 +134,7 @@ mod tests {
     }
 
     fn expect() -> Expectation {
-        Expectation {
-            outcome: ExpectedOutcome::Connected,
-            sqlstate: None,
-            message: None,
-            alert: None,
-            side: None,
-            ssl: None,
-            protocol: None,
-            client_cert: None,
-            client_dn: None,
-            client_serial: None,
-            issuer_dn: None,
-            user: None,
-            query_result: None,
-            query_sqlstate: None,
-            files: vec![],
-            log_like: vec![],
-            log_unlike: vec![],
-        }
+        Expectation::of(ExpectedOutcome::Connected)
     }
 
     #[test]
