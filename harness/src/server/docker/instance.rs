@@ -178,8 +178,12 @@ impl DockerInstance {
         self.supervisor_pid = host_pid(c.id()).await;
         self.addr = super::engine_address(&c).await?;
         if copy {
-            self.control = Some(Channels::new(c.id(), "0:0"));
-            self.logs = Some(Channels::new(c.id(), &format!("{}:{}", self.uid, self.gid)));
+            let (control, logs) =
+                (Channels::new(c.id(), "0:0"), Channels::new(c.id(), &format!("{}:{}", self.uid, self.gid)));
+            let (a, b) = tokio::join!(control.warm(), logs.warm());
+            a.and(b)?;
+            self.control = Some(control);
+            self.logs = Some(logs);
             self.container = Some(c);
             let log = self.log.get_mut();
             log.base = log.text.len();
