@@ -49,15 +49,17 @@ pub trait RemotePsql: Send + Sync {
     fn run<'a>(&'a self, run: &'a RemoteRun) -> BoxFuture<'a, Result<RunOutput, String>>;
 }
 
-/// One remote psql run; every path is this machine's.
+/// One remote psql run: `argv`, `env` and `service` carry remote paths
+/// ([`RemotePsql::path`]), `inputs` and `outputs` this machine's.
 #[derive(Debug, Clone, Default)]
 pub struct RemoteRun {
-    /// The command, with remote paths already in place.
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Files and directories psql reads.
     pub inputs: Vec<PathBuf>,
     /// A connection service file's text, with remote paths in place.
     pub service: Option<String>,
+    /// Files psql writes.
     pub outputs: Vec<PathBuf>,
     pub timeout: Duration,
 }
