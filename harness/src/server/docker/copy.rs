@@ -180,7 +180,8 @@ async fn download(container: &str, path: &str) -> Result<Option<(Vec<u8>, u32)>,
 }
 
 /// A container of the image under test that only runs its `psql`: on the engine host's
-/// network, without IPC namespace sharing, removed when the run ends.
+/// network (so the published port is where it is for the clients here), removed when the run
+/// ends.
 pub struct ClientContainer {
     id: String,
     channels: Channels,
