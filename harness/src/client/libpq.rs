@@ -324,11 +324,8 @@ impl LibpqClient {
     /// parameters name are provided, and files it writes come back.
     async fn run_remote(&self, remote: &dyn RemotePsql, req: &ConnectRequest) -> Result<RunOutput, String> {
         let mut run = RemoteRun { timeout: req.timeout, ..RemoteRun::default() };
-        let mut service = String::from("[pgtls]\n");
+        let mut params = Vec::with_capacity(req.params.len());
         for (k, v) in &req.params {
-            if v.contains('\n') {
-                return Err(format!("value of `{k}` contains a newline"));
-            }
             let kind = crate::scenario::keyword(k).map(|kw| kw.kind);
             let value = if kind == Some(crate::scenario::ValueKind::OutputFile) {
                 run.outputs.push(PathBuf::from(v));
@@ -339,9 +336,9 @@ impl LibpqClient {
             } else {
                 v.clone()
             };
-            service.push_str(&format!("{k}={value}\n"));
+            params.push((k.clone(), value));
         }
-        run.service = Some(service);
+        run.service = Some(service_text(&params)?);
         // The attempt's directory need not exist there: libpq only looks for files in it
         // (`~/.postgresql/…`, a system service file) and names them in its messages.
         let scratch = remote.path(&req.scratch);
@@ -398,18 +395,24 @@ fn query_outcome(ok: bool, rows: &str, stderr: &str) -> QueryOutcome {
     QueryOutcome::Error { sqlstate: sqlstate.map(str::to_owned), message: message.to_owned() }
 }
 
-/// Writes the attempt's connection parameters as a service file (mode 0600).
-fn write_service_file(req: &ConnectRequest) -> Result<PathBuf, String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = req.scratch.join("pg_service.conf");
+/// A service file defining the service `pgtls` with `params`.
+fn service_text(params: &[(String, String)]) -> Result<String, String> {
     let mut text = String::from("[pgtls]\n");
-    for (k, v) in &req.params {
+    for (k, v) in params {
         if v.contains('\n') {
             return Err(format!("value of `{k}` contains a newline"));
         }
         text.push_str(&format!("{k}={v}\n"));
     }
+    Ok(text)
+}
+
+/// Writes the attempt's connection parameters as a service file (mode 0600).
+fn write_service_file(req: &ConnectRequest) -> Result<PathBuf, String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = req.scratch.join("pg_service.conf");
+    let text = service_text(&req.params)?;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(true)

@@ -175,7 +175,6 @@ impl DockerInstance {
         let c = request.start().await.map_err(|e| format!("failed to start a container of {}: {e}", self.image))?;
         crate::cleanup::register_container(c.id());
         super::audit(c.id()).await;
-        self.supervisor_pid = host_pid(c.id()).await;
         self.addr = super::engine_address(&c).await?;
         if copy {
             let (control, logs) =
@@ -191,6 +190,8 @@ impl DockerInstance {
             self.upload_config().await?;
             self.control_run(": >/pgtls/run/go").await?;
         } else {
+            // Only bind mode signals the supervisor directly (copy mode does it over `control`).
+            self.supervisor_pid = host_pid(c.id()).await;
             self.container = Some(c);
         }
         Ok(())
@@ -345,7 +346,7 @@ fn first_line(script: &str) -> &str {
 
 /// The host PID of a running container's PID 1.
 async fn host_pid(id: &str) -> Option<i32> {
-    let docker = testcontainers::core::client::docker_client_instance().await.ok()?;
+    let docker = super::api().await.ok()?;
     let info = docker.inspect_container(id, None).await.ok()?;
     let pid = info.state?.pid?;
     (pid > 0).then(|| i32::try_from(pid).ok()).flatten()
@@ -354,7 +355,7 @@ async fn host_pid(id: &str) -> Option<i32> {
 /// Sends a signal to a container's PID 1 through the Docker API.
 async fn signal(id: &str, sig: &str) -> Result<(), String> {
     use testcontainers::bollard::query_parameters::KillContainerOptionsBuilder;
-    let docker = testcontainers::core::client::docker_client_instance().await.map_err(|e| e.to_string())?;
+    let docker = super::api().await?;
     let opts = KillContainerOptionsBuilder::default().signal(sig).build();
     docker.kill_container(id, Some(opts)).await.map_err(|e| format!("failed to signal the container: {e}"))
 }

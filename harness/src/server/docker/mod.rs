@@ -56,8 +56,7 @@ pub const ADMIN_ROLE: &str = "pgtls_admin";
 const RECIPE: &str = "v3 initdb.d bootstrap + include /pgtls/etc/pgtls.conf + pgtls_admin + data.tar + /pgtls tree";
 
 /// How files reach containers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileTransfer {
     /// A host directory bind-mounted at `/pgtls` (an engine on this machine).
     Bind,
