@@ -241,6 +241,9 @@ fn failing_and_interrupted() -> Result<Completion, Failed> {
     let status = child.wait()?;
     assert!(!status.success(), "the interrupted run ended successfully");
     wait_until("the interrupted run's containers are gone", Duration::from_secs(30), || engine.containers(pid) == 0);
+    // A create request in flight at the signal would show its container only later.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(engine.containers(pid), 0, "a container of the interrupted run appeared after its cleanup");
     Ok(Completion::Completed)
 }
 

@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 
 #[derive(Default)]
@@ -72,11 +73,36 @@ pub fn register_container(id: &str) {
     with(|r| r.containers.insert(id.to_owned()));
 }
 
+/// Containers being created (a [`Creating`] guard each), and whether a signal is being handled.
+static CREATING: AtomicUsize = AtomicUsize::new(0);
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Held while a labelled container is created, until it is registered or removed: the signal
+/// handler waits for it, so a create request still in flight when Ctrl-C arrives cannot leave a
+/// container that appears after the cleanup swept (seen with Podman's API service).
+#[must_use = "the guard covers the container's creation"]
+pub struct Creating(());
+
+impl Drop for Creating {
+    fn drop(&mut self) {
+        CREATING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Arms the signal handlers and the reaper before a container whose ID is not known yet is
-/// created (the reaper finds it by its [`OWNER_LABEL`]).
-pub fn before_labelled_container() {
+/// created (the reaper finds it by its [`OWNER_LABEL`]). Once a signal is being handled, no
+/// new creation starts: the caller waits here until the process exits.
+pub fn before_labelled_container() -> Creating {
     install_signal_handlers();
     ensure_reaper();
+    CREATING.fetch_add(1, Ordering::SeqCst);
+    if STOPPING.load(Ordering::SeqCst) {
+        CREATING.fetch_sub(1, Ordering::SeqCst);
+        loop {
+            std::thread::park();
+        }
+    }
+    Creating(())
 }
 
 pub fn unregister_container(id: &str) {
@@ -105,6 +131,13 @@ pub fn install_signal_handlers() {
             .spawn(move || {
                 if let Some(sig) = signals.forever().next() {
                     eprintln!("pgtls: signal {sig}: stopping servers and removing scratch files");
+                    STOPPING.store(true, Ordering::SeqCst);
+                    // Creations in flight end registered (or failed, their container left to
+                    // the reaper's sweep by label); bounded, so a hung engine cannot hold us.
+                    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                    while CREATING.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < end {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
                     cleanup_now();
                     std::process::exit(128 + sig);
                 }

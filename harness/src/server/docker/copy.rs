@@ -193,7 +193,7 @@ pub struct ClientContainer {
 impl ClientContainer {
     pub async fn start(image: &str) -> Result<ClientContainer, String> {
         let (repo, tag) = split_image(image);
-        crate::cleanup::before_labelled_container();
+        let creating = crate::cleanup::before_labelled_container();
         let c = GenericImage::new(repo, tag)
             .with_entrypoint("sleep")
             .with_wait_for(WaitFor::Nothing)
@@ -207,6 +207,7 @@ impl ClientContainer {
             .await
             .map_err(|e| format!("failed to start a client container of {image}: {e}"))?;
         crate::cleanup::register_container(c.id());
+        drop(creating);
         super::audit(c.id()).await;
         let user = format!("{}:{}", nix::unistd::Uid::current(), nix::unistd::Gid::current());
         Ok(ClientContainer {

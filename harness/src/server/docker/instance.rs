@@ -171,9 +171,10 @@ impl DockerInstance {
         if !copy {
             request = request.with_mount(Mount::bind_mount(self.host_dir.to_string_lossy().into_owned(), MOUNT));
         }
-        crate::cleanup::before_labelled_container();
+        let creating = crate::cleanup::before_labelled_container();
         let c = request.start().await.map_err(|e| format!("failed to start a container of {}: {e}", self.image))?;
         crate::cleanup::register_container(c.id());
+        drop(creating);
         super::audit(c.id()).await;
         self.addr = super::engine_address(&c).await?;
         if copy {

@@ -265,7 +265,7 @@ impl DockerBackend {
     async fn build_bootstrap_image(&self, tag: &str, sql: &str) -> Result<(), String> {
         let include = "echo \"include_if_exists '/pgtls/etc/pgtls.conf'\" >> \"$PGDATA/postgresql.conf\"\n".to_string();
         let (repo, version) = split_image(&self.image);
-        crate::cleanup::before_labelled_container();
+        let creating = crate::cleanup::before_labelled_container();
         let container = GenericImage::new(repo, version)
             .with_exposed_port(5432.tcp())
             .with_wait_for(WaitFor::message_on_stderr("database system is ready to accept connections"))
@@ -281,6 +281,7 @@ impl DockerBackend {
             .await
             .map_err(|e| format!("failed to start {}: {e}", self.image))?;
         crate::cleanup::register_container(container.id());
+        drop(creating);
         audit(container.id()).await;
         // The tree copy mode writes into (a bind mount hides it): the server's own.
         let (uid, gid) = (self.facts.uid, self.facts.gid);
@@ -407,7 +408,7 @@ async fn facts(image: &str) -> Result<ImageFacts, String> {
     let script = "id -u postgres; id -g postgres; bin=$(dirname \"$(command -v postgres || ls /usr/lib/postgresql/*/bin/postgres | tail -1)\"); \
                   echo \"$bin\"; \"$bin/postgres\" --version; \"$bin/postgres\" --describe-config | cut -f1";
     let (repo, tag) = split_image(image);
-    crate::cleanup::before_labelled_container();
+    let creating = crate::cleanup::before_labelled_container();
     let container = GenericImage::new(repo, tag)
         .with_entrypoint("bash")
         .with_wait_for(WaitFor::exit(testcontainers::core::wait::ExitWaitStrategy::new().with_exit_code(0)))
@@ -419,6 +420,7 @@ async fn facts(image: &str) -> Result<ImageFacts, String> {
     audit(container.id()).await;
     let out = String::from_utf8_lossy(&container.stdout_to_vec().await.map_err(|e| e.to_string())?).into_owned();
     let _ = container.rm().await;
+    drop(creating);
     let mut lines = out.lines();
     let mut next = |what: &str| {
         lines.next().map(str::trim).map(str::to_owned).ok_or_else(|| format!("probe of {image}: no {what} in `{out}`"))
