@@ -84,6 +84,7 @@ fn verdict(pki: &Pki, scratch: &Path, staple: Option<&str>, protocol: &str) -> R
         scratch: scratch.to_owned(),
         query: None,
         env: Vec::new(),
+        cancel: false,
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     match rt.block_on(RustClient.connect(&req)) {

@@ -5,6 +5,8 @@ Reads one JSON request on stdin, connects with asyncpg and answers one JSON line
 
     {"result": "connected", "session": "<SESSION_QUERY's single text value>"}
     {"result": "connected", "session": "...", "query": {"rows": "t"}}   (request with "query")
+    {"result": "connected", "session": "...", "cancel": {"requests": 1, "sqlstate": "57014"}}
+                                                                        (request with "cancel")
     {"result": "failed", "evidence": {...}}
 
 asyncpg speaks the PostgreSQL protocol in Python and does TLS with Python's ``ssl`` module
@@ -314,16 +316,49 @@ async def run_query(conn: Any, query: str, timeout: float) -> dict[str, Any]:
     return {"rows": copy_text_to_psql(b"".join(chunks))}
 
 
-async def attempt(request: dict[str, Any], loop: HarnessLoop, dsn: str) -> tuple[str, Optional[dict[str, Any]]]:
+async def run_cancel(conn: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    """The cancel action: ``spec["query"]``, and a cancel request every ``interval_ms`` while it
+    runs. The request goes through asyncpg's own cancel path, ``connect_utils._cancel`` with the
+    connection's address and parameters, which is what asyncpg runs when a query's task is
+    cancelled; called directly, so that the query's own error (57014) stays observable instead of
+    turning into the task's CancelledError."""
+    from asyncpg import connect_utils  # private: asyncpg has no public "send a cancel" call
+
+    out: dict[str, Any] = {"requests": 0}
+    task = asyncio.ensure_future(conn.execute(spec["query"]))
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=spec["interval_ms"] / 1000.0)
+        if done:
+            try:
+                task.result()
+            except asyncpg.PostgresError as exc:
+                out["sqlstate"] = exc.sqlstate
+            return out
+        if out["requests"] == spec["max"]:
+            out["error"] = f"the query still ran after {out['requests']} cancel requests"
+            task.cancel()
+            return out
+        out["requests"] += 1
+        try:
+            await connect_utils._cancel(loop=conn._loop, addr=conn._addr, params=conn._params,
+                                        backend_pid=conn._protocol.backend_pid,
+                                        backend_secret=conn._protocol.backend_secret)
+        except Exception as exc:  # noqa: BLE001 - reported, the loop tries again
+            out["error"] = describe(exc)
+
+
+async def attempt(request: dict[str, Any], loop: HarnessLoop, dsn: str) -> tuple[str, Optional[dict[str, Any]], Optional[dict[str, Any]]]:
     timeout = max(request.get("timeout_ms", 10000), 1) / 1000.0
     deadline = time.monotonic() + timeout
     conn = await asyncpg.connect(dsn, timeout=timeout)
-    query = None
+    query = cancel = None
     try:
         remaining = max(deadline - time.monotonic(), 0.001)
         value = await asyncio.wait_for(conn.fetchval(request["session_query"]), remaining)
         if request.get("query") is not None:
             query = await run_query(conn, request["query"], max(deadline - time.monotonic(), 0.001))
+        if request.get("cancel") is not None:
+            cancel = await run_cancel(conn, request["cancel"])
     finally:
         try:
             await asyncio.wait_for(conn.close(), 2)
@@ -331,7 +366,7 @@ async def attempt(request: dict[str, Any], loop: HarnessLoop, dsn: str) -> tuple
             conn.terminate()
     if not isinstance(value, str):
         raise TypeError(f"session query returned {type(value).__name__}, not text")
-    return value, query
+    return value, query, cancel
 
 
 def clean_environment(scratch: Optional[str]) -> None:
@@ -354,10 +389,12 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     asyncio.set_event_loop(loop)
     started = time.monotonic()
     try:
-        session, query = loop.run_until_complete(attempt(request, loop, dsn))
+        session, query, cancel = loop.run_until_complete(attempt(request, loop, dsn))
         answer: dict[str, Any] = {"result": "connected", "session": session}
         if query is not None:
             answer["query"] = query
+        if cancel is not None:
+            answer["cancel"] = cancel
         return answer
     except BaseException as exc:  # noqa: BLE001 - every failure becomes evidence
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):

@@ -42,6 +42,34 @@ pub struct Connected {
     /// What the case's query returned, when the case has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query: Option<QueryOutcome>,
+    /// What became of a cancel request sent during a running query, for a case with
+    /// `cancel = true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel: Option<CancelOutcome>,
+}
+
+/// A case's cancel action: the client ran `SELECT pg_sleep(…)` and sent cancel requests through
+/// its cancel API until the query ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CancelOutcome {
+    /// Cancel requests the client sent (it sends another while the query keeps running).
+    pub requests: u32,
+    /// The SQLSTATE the query ended with: 57014 (`query_canceled`) when a cancel took effect;
+    /// `None` when it finished on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sqlstate: Option<String>,
+    /// Whether every cancel request travelled over TLS, as the harness's relay in front of the
+    /// server saw each one open (an accepted SSLRequest or a direct TLS ClientHello, rather
+    /// than a plaintext CancelRequest); `None` when no request reached the relay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssl: Option<bool>,
+    /// How the cancel connections opened, for the report (`SSLRequest (accepted), then TLS`,
+    /// …), repeats left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub openings: Vec<String>,
+    /// The client's error from sending a cancel request, if any; informative only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The result of a case's query.

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
 use super::{Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, parse_session};
-use crate::outcome::{Connected, FailureClass, QueryOutcome};
+use crate::outcome::{CancelOutcome, Connected, FailureClass, QueryOutcome};
 
 /// Protocol version written in every request.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -39,6 +39,18 @@ struct Manifest {
     /// The adapter runs a request's `query` and answers its result.
     #[serde(default)]
     queries: bool,
+    /// The adapter runs a request's `cancel` action and answers what became of it.
+    #[serde(default)]
+    cancel: bool,
+}
+
+/// A request's cancel action: run `query`, send a cancel request through the driver's cancel
+/// path every `interval_ms` while it runs, at most `max` of them.
+#[derive(Debug, Serialize)]
+pub struct CancelRequest {
+    pub query: &'static str,
+    pub interval_ms: u64,
+    pub max: u32,
 }
 
 /// The request written to the adapter's stdin.
@@ -52,6 +64,9 @@ pub struct Request<'a> {
     /// The case's query, sent only to adapters whose manifest says `queries = true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query: Option<&'a str>,
+    /// The case's cancel action, sent only to adapters whose manifest says `cancel = true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel: Option<CancelRequest>,
 }
 
 /// The adapter's answer.
@@ -64,6 +79,9 @@ pub enum Response {
         /// The result of the request's `query`, when it had one.
         #[serde(default)]
         query: Option<QueryOutcome>,
+        /// What became of the request's cancel action (`requests`, `sqlstate`, `error`).
+        #[serde(default)]
+        cancel: Option<CancelOutcome>,
     },
     Failed {
         evidence: ClientFailure,
@@ -178,6 +196,11 @@ impl AdapterClient {
             session_query: SESSION_QUERY,
             scratch: &req.scratch,
             query: req.query.as_deref(),
+            cancel: req.cancel.then_some(CancelRequest {
+                query: super::CANCEL_QUERY,
+                interval_ms: super::CANCEL_INTERVAL.as_millis() as u64,
+                max: super::MAX_CANCEL_REQUESTS,
+            }),
         };
         let body = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
         let stdout = if self.manifest.persistent {
@@ -189,11 +212,19 @@ impl AdapterClient {
             format!("adapter `{}` answered something that is not a response ({e}): {stdout}", self.name)
         })?;
         Ok(match response {
-            Response::Connected { session, query } => match parse_session(&session) {
+            Response::Connected { session, query, cancel } => match parse_session(&session) {
                 Ok(_) if req.query.is_some() && query.is_none() => {
                     return Err(format!("adapter `{}` answered no result for the query", self.name));
                 }
-                Ok(c) => ClientReport::Connected(Connected { query, ..c }),
+                Ok(_) if req.cancel && cancel.is_none() => {
+                    return Err(format!("adapter `{}` answered no result for the cancel action", self.name));
+                }
+                // The relay, not the adapter, says how the cancel connections opened.
+                Ok(c) => ClientReport::Connected(Connected {
+                    query,
+                    cancel: cancel.map(|k| CancelOutcome { ssl: None, openings: Vec::new(), ..k }),
+                    ..c
+                }),
                 Err(m) => return Err(m),
             },
             Response::Failed { evidence } => ClientReport::Failed(evidence),
@@ -286,6 +317,14 @@ impl Client for AdapterClient {
 
     fn runs_queries(&self) -> bool {
         self.manifest.queries
+    }
+
+    fn cancels(&self) -> Support {
+        if self.manifest.cancel {
+            Support::Yes
+        } else {
+            Support::No(format!("adapter `{}` does not declare `cancel = true`", self.name))
+        }
     }
 
     fn supports(&self, keyword: &str, value: &str) -> Support {

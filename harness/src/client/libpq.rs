@@ -8,6 +8,11 @@
 //!
 //! Support for a keyword is probed once per psql: libpq rejects unknown keywords with
 //! "invalid connection option", and the case is then skipped for this client.
+//!
+//! A case's cancel action needs libpq 17's `PQcancelCreate`, which psql never calls (its
+//! Ctrl-C handler uses the legacy, always-plaintext `PQcancel`): after psql connected, the
+//! `pgtls-cancel` helper (src/bin/pgtls-cancel.rs) loads the libpq psql links, connects with
+//! the same service file and environment, and cancels a running query.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +25,7 @@ use futures_util::future::BoxFuture;
 use super::{
     Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, libpq_messages, parse_session,
 };
-use crate::outcome::{FailureClass, QueryOutcome};
+use crate::outcome::{CancelOutcome, FailureClass, QueryOutcome};
 use crate::scenario::PgVersion;
 
 /// Keyword values that need a newer libpq than the keyword itself.
@@ -75,9 +80,14 @@ pub struct RunOutput {
 
 impl Launch {
     fn std_command(&self) -> std::process::Command {
+        self.std_command_for(&self.psql)
+    }
+
+    /// Runs `program` as psql would run: with psql's library path or loader.
+    fn std_command_for(&self, program: &Path) -> std::process::Command {
         let mut c = match &self.loader {
             None => {
-                let mut c = std::process::Command::new(&self.psql);
+                let mut c = std::process::Command::new(program);
                 if let Some(lib) = self.psql.parent().and_then(crate::server::embedded::library_path) {
                     c.env("LD_LIBRARY_PATH", lib);
                 }
@@ -85,7 +95,7 @@ impl Launch {
             }
             Some((ld, libs, _)) => {
                 let mut c = std::process::Command::new(ld);
-                c.arg("--library-path").arg(libs).arg(&self.psql);
+                c.arg("--library-path").arg(libs).arg(program);
                 c
             }
         };
@@ -105,6 +115,8 @@ pub struct LibpqClient {
     /// `psql --version` output.
     version_text: String,
     probes: Mutex<HashMap<String, Support>>,
+    /// The libpq psql links, as its loader resolves it (for the cancel helper).
+    libpq: tokio::sync::OnceCell<Result<String, String>>,
 }
 
 impl LibpqClient {
@@ -130,7 +142,7 @@ impl LibpqClient {
             )
         })?;
         let version_text = text.trim().to_owned();
-        Ok(LibpqClient { launch, remote: None, version, version_text, probes: Mutex::new(HashMap::new()) })
+        Ok(LibpqClient { launch, remote: None, version, version_text, probes: Mutex::new(HashMap::new()), libpq: Default::default() })
     }
 
     /// Uses the psql at `psql` where `remote` runs it. Keyword support is probed up front, for
@@ -164,6 +176,7 @@ impl LibpqClient {
             version,
             version_text,
             probes: Mutex::new(HashMap::new()),
+            libpq: Default::default(),
         };
         let mut probes = HashMap::new();
         for line in out.stdout.lines() {
@@ -243,6 +256,23 @@ impl Client for LibpqClient {
         true
     }
 
+    fn cancels(&self) -> Support {
+        if self.version.major < 17 {
+            return Support::No(format!(
+                "libpq {} has no PQcancelCreate, so no cancel request over TLS (needs 17+)",
+                self.version.major
+            ));
+        }
+        match cancel_helper() {
+            Some(_) => Support::Yes,
+            None => Support::No(
+                "the cancel helper `pgtls-cancel` was not found next to this program or on PATH \
+                 (build it with `cargo build --bin pgtls-cancel` and set PGTLS_CANCEL_HELPER)"
+                    .into(),
+            ),
+        }
+    }
+
     fn supports_env(&self, name: &str) -> Support {
         match ENV_KEYWORDS.iter().find(|(var, _)| *var == name) {
             Some((_, keyword)) => self.probe(keyword),
@@ -284,18 +314,91 @@ fn psql_args(req: &ConnectRequest) -> Vec<String> {
 
 impl LibpqClient {
     async fn run(&self, req: &ConnectRequest) -> Result<ClientReport, String> {
+        let out = self.exec(req, &self.launch.psql, psql_args(req), Vec::new()).await?;
+        let mut report = self.report(out.success, out.timed_out, req, &out.stdout, &out.stderr);
+        if req.cancel
+            && let ClientReport::Connected(c) = &mut report
+        {
+            c.cancel = Some(self.cancel(req).await);
+        }
+        Ok(report)
+    }
+
+    /// The cancel action, through the `pgtls-cancel` helper.
+    async fn cancel(&self, req: &ConnectRequest) -> CancelOutcome {
+        let failed = |error: String| CancelOutcome { error: Some(error), ..CancelOutcome::default() };
+        let Some(helper) = cancel_helper() else {
+            return failed("the cancel helper `pgtls-cancel` was not found".into());
+        };
+        let libpq = match self.libpq.get_or_init(|| self.libpq_of_psql()).await {
+            Ok(path) => path.clone(),
+            Err(e) => return failed(e.clone()),
+        };
+        let program = match &self.remote {
+            Some(remote) => PathBuf::from(remote.path(&helper)),
+            None => helper.clone(),
+        };
+        let args = vec![
+            libpq,
+            "service=pgtls".to_owned(),
+            super::CANCEL_QUERY.to_owned(),
+            super::CANCEL_INTERVAL.as_millis().to_string(),
+            super::MAX_CANCEL_REQUESTS.to_string(),
+        ];
+        match self.exec(req, &program, args, vec![helper]).await {
+            Ok(out) if out.timed_out => failed(format!("pgtls-cancel did not finish within {:?}", req.timeout)),
+            Ok(out) => cancel_outcome(&out.stdout, &out.stderr),
+            Err(e) => failed(e),
+        }
+    }
+
+    /// The path of the libpq psql links, from its loader's trace (`LD_TRACE_LOADED_OBJECTS`,
+    /// what `ldd` prints), so the helper loads the very library psql runs with.
+    async fn libpq_of_psql(&self) -> Result<String, String> {
+        let psql = self.launch.psql.to_string_lossy().into_owned();
+        let stdout = match &self.remote {
+            Some(remote) => {
+                let run = RemoteRun {
+                    argv: vec!["ldd".to_owned(), psql.clone()],
+                    env: vec![("LC_ALL".to_owned(), "C".to_owned()), ("PATH".to_owned(), REMOTE_PATH.to_owned())],
+                    timeout: Duration::from_secs(30),
+                    ..RemoteRun::default()
+                };
+                remote.run(&run).await?.stdout
+            }
+            None => {
+                let mut cmd = self.launch.std_command();
+                cmd.env("LD_TRACE_LOADED_OBJECTS", "1").stdin(Stdio::null());
+                if let Some(v) = std::env::var_os("LD_LIBRARY_PATH") {
+                    cmd.env("LD_LIBRARY_PATH", v);
+                }
+                let out = cmd.output().map_err(|e| format!("failed to trace {psql}'s libraries: {e}"))?;
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            }
+        };
+        linked_libpq(&stdout).ok_or_else(|| format!("{psql} links no libpq.so.5 that its loader finds: {stdout}"))
+    }
+
+    /// Runs `program` (psql, or the cancel helper) for an attempt, here or remotely, with the
+    /// attempt's service file and environment; `inputs` are further files it needs there.
+    async fn exec(
+        &self,
+        req: &ConnectRequest,
+        program: &Path,
+        args: Vec<String>,
+        inputs: Vec<PathBuf>,
+    ) -> Result<RunOutput, String> {
         if let Some(remote) = &self.remote {
-            let out = self.run_remote(remote.as_ref(), req).await?;
-            return Ok(self.report(out.success, out.timed_out, req, &out.stdout, &out.stderr));
+            return self.run_remote(remote.as_ref(), req, program, args, inputs).await;
         }
         let service = write_service_file(req)?;
-        let mut std_cmd = self.launch.std_command();
+        let mut std_cmd = self.launch.std_command_for(program);
         // Keep only what the launch set (OPENSSL_CONF); the rest of the environment goes.
         let kept: Vec<(std::ffi::OsString, std::ffi::OsString)> =
             std_cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))).collect();
         std_cmd.env_clear().envs(kept);
         let mut cmd = tokio::process::Command::from(std_cmd);
-        cmd.args(psql_args(req));
+        cmd.args(args);
         cmd.env("PGSERVICEFILE", &service)
             .env("PGSYSCONFDIR", &req.scratch)
             .env("HOME", &req.scratch)
@@ -311,19 +414,32 @@ impl LibpqClient {
             }
         }
         cmd.envs(req.env.iter().map(|(k, v)| (k, v)));
-        let child = cmd.spawn().map_err(|e| format!("failed to run {}: {e}", self.launch.psql.display()))?;
+        let child = cmd.spawn().map_err(|e| format!("failed to run {}: {e}", program.display()))?;
         let out = match tokio::time::timeout(req.timeout, child.wait_with_output()).await {
-            Ok(out) => out.map_err(|e| format!("failed to wait for psql: {e}"))?,
-            Err(_) => return Ok(self.report(false, true, req, "", "")),
+            Ok(out) => out.map_err(|e| format!("failed to wait for {}: {e}", program.display()))?,
+            Err(_) => {
+                return Ok(RunOutput { success: false, timed_out: true, stdout: String::new(), stderr: String::new() });
+            }
         };
-        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        Ok(self.report(out.status.success(), false, req, &stdout, &stderr))
+        Ok(RunOutput {
+            success: out.status.success(),
+            timed_out: false,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
     }
 
     /// Runs an attempt's psql remotely: the service file is written there, the files its
     /// parameters name are provided, and files it writes come back.
-    async fn run_remote(&self, remote: &dyn RemotePsql, req: &ConnectRequest) -> Result<RunOutput, String> {
-        let mut run = RemoteRun { timeout: req.timeout, ..RemoteRun::default() };
+    async fn run_remote(
+        &self,
+        remote: &dyn RemotePsql,
+        req: &ConnectRequest,
+        program: &Path,
+        args: Vec<String>,
+        inputs: Vec<PathBuf>,
+    ) -> Result<RunOutput, String> {
+        let mut run = RemoteRun { timeout: req.timeout, inputs, ..RemoteRun::default() };
         let mut params = Vec::with_capacity(req.params.len());
         for (k, v) in &req.params {
             let kind = crate::scenario::keyword(k).map(|kw| kw.kind);
@@ -350,7 +466,7 @@ impl LibpqClient {
             ("PATH".to_owned(), REMOTE_PATH.to_owned()),
         ];
         run.env.extend(req.env.iter().cloned());
-        run.argv = std::iter::once(self.launch.psql.to_string_lossy().into_owned()).chain(psql_args(req)).collect();
+        run.argv = std::iter::once(program.to_string_lossy().into_owned()).chain(args).collect();
         remote.run(&run).await
     }
 
@@ -393,6 +509,57 @@ fn query_outcome(ok: bool, rows: &str, stderr: &str) -> QueryOutcome {
         error.get(..5).filter(|s| s.bytes().all(|b| b.is_ascii_alphanumeric()) && error[5..].starts_with(": "));
     let message = if sqlstate.is_some() { &error[7..] } else { error };
     QueryOutcome::Error { sqlstate: sqlstate.map(str::to_owned), message: message.to_owned() }
+}
+
+/// The `pgtls-cancel` helper: `PGTLS_CANCEL_HELPER`, else next to the running program (or
+/// one directory up, where cargo keeps the binaries its test executables run beside), else on
+/// `PATH`.
+fn cancel_helper() -> Option<PathBuf> {
+    const NAME: &str = "pgtls-cancel";
+    if let Some(p) = std::env::var_os("PGTLS_CANCEL_HELPER") {
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    let exe = std::env::current_exe().ok();
+    let beside = exe.as_deref().and_then(Path::parent).into_iter().flat_map(|d| [Some(d), d.parent()]).flatten();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    beside.map(Path::to_path_buf).chain(std::env::split_paths(&path)).map(|d| d.join(NAME)).find(|p| p.is_file())
+}
+
+/// `libpq.so.5 => /path (0x…)` in a loader trace.
+fn linked_libpq(trace: &str) -> Option<String> {
+    trace.lines().find_map(|l| {
+        let (name, rest) = l.trim().split_once(" => ")?;
+        let path = rest.split(" (").next()?.trim();
+        (name == "libpq.so.5" && path.starts_with('/')).then(|| path.to_owned())
+    })
+}
+
+/// The cancel action's outcome from the helper's lines (src/bin/pgtls-cancel.rs).
+fn cancel_outcome(stdout: &str, stderr: &str) -> CancelOutcome {
+    let mut out = CancelOutcome::default();
+    let mut errors = Vec::new();
+    for line in stdout.lines() {
+        let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match word {
+            "request" => {
+                out.requests += 1;
+                if let Some(e) = rest.strip_prefix("failed ") {
+                    errors.push(format!("cancel request failed: {e}"));
+                }
+            }
+            "result" if rest != "-" => out.sqlstate = Some(rest.to_owned()),
+            "connect-failed" => errors.push(format!("the helper's connection failed: {rest}")),
+            "gave-up" => errors.push(format!("the query still ran after {} cancel requests", out.requests)),
+            "error" => errors.push(rest.to_owned()),
+            _ => {}
+        }
+    }
+    if !stdout.lines().any(|l| l.starts_with("result ")) && errors.is_empty() {
+        errors.push(format!("pgtls-cancel printed no result: {}", stderr.trim()));
+    }
+    errors.dedup();
+    out.error = (!errors.is_empty()).then(|| errors.join("; "));
+    out
 }
 
 /// A service file defining the service `pgtls` with `params`.
@@ -443,5 +610,22 @@ mod tests {
         );
         let odd = query_outcome(false, "", "something else");
         assert_eq!(odd, QueryOutcome::Error { sqlstate: None, message: "something else".into() });
+    }
+
+    #[test]
+    fn the_helper_and_loader_outputs_are_read() {
+        let trace = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibpq.so.5 => /opt/pg/lib/libpq.so.5 (0x00007f12)\n";
+        assert_eq!(linked_libpq(trace).as_deref(), Some("/opt/pg/lib/libpq.so.5"));
+        assert_eq!(linked_libpq("\tlibpq.so.5 => not found\n"), None);
+        let ok = cancel_outcome("libpq 180001\nconnected\nrequest ok\nrequest ok\nresult 57014\n", "");
+        assert_eq!((ok.requests, ok.sqlstate.as_deref(), ok.error), (2, Some("57014"), None));
+        let old = cancel_outcome("libpq 150010\nerror this libpq has no PQcancelCreate (libpq 17+)\n", "");
+        assert_eq!(old.error.as_deref(), Some("this libpq has no PQcancelCreate (libpq 17+)"));
+        let stuck = cancel_outcome("libpq 170000\nconnected\nrequest failed SSL error\ngave-up\n", "");
+        assert_eq!(stuck.requests, 1);
+        assert_eq!(
+            stuck.error.as_deref(),
+            Some("cancel request failed: SSL error; the query still ran after 1 cancel requests")
+        );
     }
 }

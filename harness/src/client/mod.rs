@@ -35,6 +35,9 @@ pub struct ConnectRequest {
     pub query: Option<String>,
     /// Environment variables the client runs with.
     pub env: Vec<(String, String)>,
+    /// The case's cancel action: once connected, run [`CANCEL_QUERY`] and cancel it through
+    /// the client's cancel API, reporting [`crate::outcome::CancelOutcome`].
+    pub cancel: bool,
 }
 
 impl ConnectRequest {
@@ -67,6 +70,11 @@ pub trait Client: Send + Sync {
     /// Whether the client honours environment variable `name`.
     fn supports_env(&self, name: &str) -> Support {
         Support::No(format!("client {} takes no environment variables (`{name}`)", self.name()))
+    }
+    /// Whether the client can run a case's cancel action (send a cancel request through its
+    /// cancel API while a query runs).
+    fn cancels(&self) -> Support {
+        Support::No(format!("client {} has no cancel action", self.name()))
     }
     fn connect<'a>(&'a self, req: &'a ConnectRequest) -> BoxFuture<'a, ClientReport>;
 }
@@ -106,6 +114,18 @@ pub struct ClientFailure {
     pub message: String,
 }
 
+/// The query a case's cancel action cancels: long enough that only a cancel ends it within
+/// an attempt's timeout.
+pub const CANCEL_QUERY: &str = "SELECT pg_sleep(60)";
+
+/// How long a client waits after sending [`CANCEL_QUERY`] before the first cancel request, and
+/// between further ones while the query keeps running (a cancel that reaches a backend before
+/// the query started is lost).
+pub const CANCEL_INTERVAL: Duration = Duration::from_millis(150);
+
+/// Most cancel requests a client sends before it gives up on the query.
+pub const MAX_CANCEL_REQUESTS: u32 = 20;
+
 /// The query every client runs after connecting, so all report what the *server* saw.
 /// `row_to_json` keeps it independent of `pg_stat_ssl`'s column set, which changed in 12/14.
 pub const SESSION_QUERY: &str = "SELECT json_build_object('stat', row_to_json(s), 'user', current_user)::text \
@@ -140,7 +160,7 @@ pub fn parse_session(json: &str) -> Result<Connected, String> {
         serial: s.client_serial.map(|v| v.to_string().trim_matches('"').to_owned()).unwrap_or_default(),
         issuer_dn: s.issuer_dn.unwrap_or_default(),
     });
-    Ok(Connected { ssl: s.ssl, protocol: s.version, cipher: s.cipher, client_cert, user: row.user, query: None })
+    Ok(Connected { ssl: s.ssl, protocol: s.version, cipher: s.cipher, client_cert, user: row.user, query: None, cancel: None })
 }
 
 #[cfg(test)]

@@ -56,6 +56,16 @@ pub fn mismatches(expect: &Expectation, outcome: &Outcome, client: &str, seen: &
             {
                 out.push(format!("the query failed: {message}"));
             }
+            if expect.cancel_sqlstate.is_some() || expect.cancel_ssl.is_some() {
+                match &c.cancel {
+                    Some(k) => {
+                        let sqlstate = Some(k.sqlstate.as_deref().unwrap_or("(none)"));
+                        field(&mut out, "cancel_sqlstate", expect.cancel_sqlstate.as_deref(), sqlstate);
+                        field(&mut out, "cancel_ssl", expect.cancel_ssl, k.ssl);
+                    }
+                    None => out.push("the client reported no cancel action".into()),
+                }
+            }
         }
         (Outcome::Failed(f), ExpectedOutcome::Failed(_)) => {
             field(&mut out, "sqlstate", expect.sqlstate.as_deref(), f.sqlstate.as_deref());

@@ -4,6 +4,7 @@ mod divergence;
 mod expect;
 pub mod pool;
 pub mod reference;
+mod relay;
 mod scenario;
 pub mod shard;
 mod state;

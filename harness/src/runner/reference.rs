@@ -98,6 +98,10 @@ fn expectation(o: &Outcome) -> Expectation {
                 }
                 None => {}
             }
+            if let Some(k) = &c.cancel {
+                e.cancel_sqlstate = Some(k.sqlstate.clone().unwrap_or_else(|| "(none)".into()));
+                e.cancel_ssl = k.ssl;
+            }
         }
         Outcome::Failed(f) => e.outcome = ExpectedOutcome::Failed(f.class),
         Outcome::Skipped { .. } => {}

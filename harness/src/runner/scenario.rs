@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::expect::{Observed, applying, mismatches};
 use super::reference::{self, Judge};
+use super::relay::Relay;
 use super::state::{CasePlan, ConfigState, plan};
 use super::{CaseResult, ClientResult, RunContext, ScenarioResult, Target, Timings, Verdict};
 use crate::cleanup::Scratch;
@@ -322,15 +323,25 @@ impl Session {
         if let Some(f) = &self.start_failure {
             return start_failure_outcome(f);
         }
-        let req = self.request(case, cx.timeout);
+        let mut req = self.request(case, cx.timeout);
         if let Some(reason) = unsupported(client, &req) {
             return Outcome::Skipped { reason };
         }
+        let relay = match self.cancel_relay(&mut req).await {
+            Ok(relay) => relay,
+            Err(reason) => return Outcome::Skipped { reason },
+        };
         let offset = self.instance.log_offset().await;
         let report = client.connect(&req).await;
         let failure = match report {
-            ClientReport::Connected(c) => {
+            ClientReport::Connected(mut c) => {
                 self.note_backends(offset).await;
+                if let (Some(relay), Some(cancel)) = (&relay, c.cancel.as_mut()) {
+                    let openings = relay.last(cancel.requests as usize);
+                    cancel.ssl = (!openings.is_empty()).then(|| openings.iter().all(|o| o.tls()));
+                    cancel.openings = openings.iter().map(|o| o.describe().to_owned()).collect();
+                    cancel.openings.dedup();
+                }
                 return Outcome::Connected(c);
             }
             ClientReport::Failed(f) => f,
@@ -357,6 +368,23 @@ impl Session {
             },
         };
         Outcome::Failed(redact_failure(classify(&failure, &ev, &hba), self.scratch.path()))
+    }
+
+    /// For a case with a cancel action over TCP, a [`Relay`] in front of the server that the
+    /// attempt's `port` now names, so the cancel connections' openings can be read.
+    async fn cancel_relay(&self, req: &mut ConnectRequest) -> Result<Option<Relay>, String> {
+        let socket = req.get("hostaddr").is_none() && req.get("host").is_some_and(|h| h.starts_with('/'));
+        if !req.cancel || socket {
+            return Ok(None);
+        }
+        let ep = self.instance.endpoint();
+        let relay = Relay::start(ep.addr, std::net::SocketAddr::new(ep.addr, ep.port)).await?;
+        for (k, v) in req.params.iter_mut() {
+            if k == "port" {
+                *v = relay.port().to_string();
+            }
+        }
+        Ok(Some(relay))
     }
 
     /// The server log reports an attempt's log expectations are checked against: those since
@@ -495,7 +523,7 @@ impl Session {
                 (name.clone(), value)
             })
             .collect();
-        ConnectRequest { params, secrets, timeout, scratch, query: case.query.clone(), env }
+        ConnectRequest { params, secrets, timeout, scratch, query: case.query.clone(), env, cancel: case.cancel }
     }
 }
 
@@ -540,6 +568,11 @@ fn unsupported(client: &dyn Client, req: &ConnectRequest) -> Option<String> {
     }
     if req.query.is_some() && !client.runs_queries() {
         return Some(format!("client {} does not run case queries", client.name()));
+    }
+    if req.cancel
+        && let Support::No(reason) = client.cancels()
+    {
+        return Some(reason);
     }
     if let Some(reason) = req.env.iter().find_map(|(name, _)| match client.supports_env(name) {
         Support::Yes => None,

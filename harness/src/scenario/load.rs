@@ -495,6 +495,10 @@ impl Convert {
                 Some("add `query = \"SELECT …\"` to the case".into()),
             );
         }
+        if !raw.cancel && (expect.cancel_sqlstate.is_some() || expect.cancel_ssl.is_some()) {
+            let key = if expect.cancel_sqlstate.is_some() { "cancel_sqlstate" } else { "cancel_ssl" };
+            self.error(&path.key("expect").key(key), "the case has no cancel action", Some("add `cancel = true` to the case".into()));
+        }
         let env = self.env(&raw.env, &path.key("env"));
         Case {
             name: raw.name,
@@ -505,6 +509,7 @@ impl Convert {
             steps,
             client,
             query: raw.query,
+            cancel: raw.cancel,
             env,
             expect,
             cell: None,
@@ -586,6 +591,9 @@ impl Convert {
         if outcome != ExpectedOutcome::Connected && (raw.query_result.is_some() || raw.query_sqlstate.is_some()) {
             self.error(path, "only a connected outcome has a query result", None);
         }
+        if outcome != ExpectedOutcome::Connected && (raw.cancel_sqlstate.is_some() || raw.cancel_ssl.is_some()) {
+            self.error(path, "only a connected outcome has a cancel result", None);
+        }
         let client_serial = raw.client_serial.filter(|name| {
             let p = path.key("client_serial");
             if name.contains('+') {
@@ -625,6 +633,8 @@ impl Convert {
             user: raw.user,
             query_result: raw.query_result,
             query_sqlstate: raw.query_sqlstate,
+            cancel_sqlstate: raw.cancel_sqlstate,
+            cancel_ssl: raw.cancel_ssl,
             files,
             log_like,
             log_unlike,
@@ -647,6 +657,8 @@ impl Convert {
             ("user", raw.user.is_some()),
             ("query_result", raw.query_result.is_some()),
             ("query_sqlstate", raw.query_sqlstate.is_some()),
+            ("cancel_sqlstate", raw.cancel_sqlstate.is_some()),
+            ("cancel_ssl", raw.cancel_ssl.is_some()),
             ("files", !raw.files.is_empty()),
             ("log_like", !raw.log_like.is_empty()),
             ("log_unlike", !raw.log_unlike.is_empty()),

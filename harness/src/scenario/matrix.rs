@@ -25,6 +25,7 @@ struct Value {
     client: ClientSettings,
     env: Vec<(String, Vec<SettingValue>)>,
     requires: Requires,
+    cancel: bool,
     /// TOML-like text of what it sets, for reports.
     text: String,
 }
@@ -111,6 +112,7 @@ impl Convert {
                     client: self.client(&patch.client, &p.key("client"), &ClientSettings::default()),
                     env: self.env(&patch.env, &p.key("env")),
                     requires: self.requires(&patch.requires, &p.key("requires")),
+                    cancel: patch.cancel.unwrap_or(false),
                     text: patch_text(patch),
                 }
             })
@@ -216,6 +218,7 @@ fn cell_case(
     let mut client = defaults.clone();
     let mut env = Vec::new();
     let mut requires = Requires::default();
+    let mut cancel = false;
     let mut values = Vec::new();
     for (axis, &v) in axes.iter().zip(pick) {
         let value = &axis.values[v];
@@ -224,6 +227,7 @@ fn cell_case(
         }
         env.extend(value.env.iter().cloned());
         requires = requires.and(&value.requires);
+        cancel |= value.cancel;
         values.push((axis.name.clone(), value.name.clone(), value.text.clone()));
     }
     let cell = Cell { values };
@@ -236,6 +240,7 @@ fn cell_case(
         steps: Vec::new(),
         client,
         query: None,
+        cancel,
         env,
         expect: expect.clone(),
         cell: Some(cell),
@@ -254,6 +259,9 @@ fn patch_text(p: &RawPatch) -> String {
     }
     if !p.env.is_empty() {
         parts.push(format!("env = {}", table(&mut p.env.iter().map(|(k, v)| (k, v.clone())))));
+    }
+    if let Some(cancel) = p.cancel {
+        parts.push(format!("cancel = {cancel}"));
     }
     if let Some(pg) = &p.requires.pg {
         parts.push(format!("requires = {{ pg = {pg:?} }}"));

@@ -207,6 +207,10 @@ pub struct Case {
     pub client: ClientSettings,
     /// SQL each client runs once connected; its result is part of the outcome.
     pub query: Option<String>,
+    /// The cancel action: once connected (and after `query`), each client runs
+    /// `SELECT pg_sleep(…)` and cancels it through its cancel API; what became of the cancel is
+    /// part of the outcome ([`crate::outcome::CancelOutcome`]).
+    pub cancel: bool,
     /// Environment variables the client runs with (e.g. `SSL_CERT_FILE` for
     /// `sslrootcert=system`); placeholders become paths of generated files.
     pub env: Vec<(String, Vec<SettingValue>)>,
@@ -269,6 +273,10 @@ pub struct Expectation {
     pub query_result: Option<String>,
     /// The SQLSTATE the case query fails with.
     pub query_sqlstate: Option<String>,
+    /// The SQLSTATE the cancel action's query ends with.
+    pub cancel_sqlstate: Option<String>,
+    /// Whether the cancel action's requests travelled over TLS.
+    pub cancel_ssl: Option<bool>,
     /// Files the client writes into its attempt directory (e.g. a TLS key log).
     pub files: Vec<FileExpectation>,
     /// Patterns each of which some report of the attempt's server log must match.
@@ -317,6 +325,8 @@ impl Expectation {
             user: None,
             query_result: None,
             query_sqlstate: None,
+            cancel_sqlstate: None,
+            cancel_ssl: None,
             files: Vec::new(),
             log_like: Vec::new(),
             log_unlike: Vec::new(),

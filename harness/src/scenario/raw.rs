@@ -65,6 +65,8 @@ pub struct RawPatch {
     pub env: BTreeMap<String, String>,
     #[serde(default)]
     pub requires: RawRequires,
+    /// The cancel action (see [`RawCase::cancel`]).
+    pub cancel: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -133,6 +135,10 @@ pub struct RawCase {
     pub client: BTreeMap<String, RawValue>,
     /// SQL each client runs after connecting.
     pub query: Option<String>,
+    /// After connecting (and after `query`), run `SELECT pg_sleep(…)` and cancel it through the
+    /// client's cancel API.
+    #[serde(default)]
+    pub cancel: bool,
     /// Environment variables of the client (`${cert:…}`-style placeholders allowed).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -256,6 +262,10 @@ pub struct RawExpect {
     pub user: Option<String>,
     pub query_result: Option<String>,
     pub query_sqlstate: Option<String>,
+    /// The SQLSTATE the cancelled query ends with (57014 when the cancel took effect).
+    pub cancel_sqlstate: Option<String>,
+    /// Whether the cancel requests travelled over TLS.
+    pub cancel_ssl: Option<bool>,
     #[serde(default)]
     pub files: Vec<RawFileExpectation>,
     #[serde(default)]

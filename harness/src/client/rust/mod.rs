@@ -7,7 +7,8 @@
 //! failure or a server error over TLS), root/cert/key/passphrase/CRL/CRL-dir/SNI/protocol
 //! bounds/`sslcertmode`/direct negotiation/key log, `host` vs `hostaddr` naming, OCSP stapling
 //! as our libpq patch requires it (`sslocspstapling`, [`ocsp`]), and a timeout around the
-//! whole connect.
+//! whole connect. A case's cancel action goes through tokio-postgres's `CancelToken`, which
+//! negotiates TLS for the cancel connection with the connection's mode and connector.
 
 mod files;
 mod names;
@@ -23,8 +24,11 @@ use tokio_postgres::config::{ChannelBinding, SslMode, SslNegotiation};
 
 use self::settings::Settings;
 use self::tls::{AlertReceived, LibpqTls, TlsFailure, TlsTrace};
-use super::{Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, parse_session};
-use crate::outcome::{Connected, FailureClass, QueryOutcome};
+use super::{
+    CANCEL_INTERVAL, CANCEL_QUERY, Client, ClientFailure, ClientReport, ConnectRequest, MAX_CANCEL_REQUESTS,
+    SESSION_QUERY, Support, parse_session,
+};
+use crate::outcome::{CancelOutcome, Connected, FailureClass, QueryOutcome};
 
 pub use self::names::{NameCheck, check as check_host_name};
 pub use self::ocsp::{Peer as OcspPeer, judge_response as judge_ocsp_response};
@@ -59,6 +63,10 @@ impl Client for RustClient {
 
     fn runs_queries(&self) -> bool {
         true
+    }
+
+    fn cancels(&self) -> Support {
+        Support::Yes
     }
 
     /// OpenSSL reads the first two when it loads the system roots (`sslrootcert=system`); the
@@ -111,6 +119,34 @@ async fn run_query(client: &tokio_postgres::Client, query: &str) -> QueryOutcome
             sqlstate: e.code().map(|c| c.code().to_owned()),
             message: e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned()),
         },
+    }
+}
+
+/// The cancel action: [`CANCEL_QUERY`], and a cancel request through the connection's
+/// `CancelToken` every [`CANCEL_INTERVAL`] while it runs (at most [`MAX_CANCEL_REQUESTS`]).
+async fn run_cancel(client: &tokio_postgres::Client, s: &Settings) -> CancelOutcome {
+    let token = client.cancel_token();
+    let query = client.simple_query(CANCEL_QUERY);
+    tokio::pin!(query);
+    let mut out = CancelOutcome::default();
+    loop {
+        tokio::select! {
+            r = &mut query => {
+                out.sqlstate = r.err().and_then(|e| e.code().map(|c| c.code().to_owned()));
+                return out;
+            }
+            () = tokio::time::sleep(CANCEL_INTERVAL) => {
+                if out.requests == MAX_CANCEL_REQUESTS {
+                    out.error.get_or_insert_with(|| format!("the query still ran after {MAX_CANCEL_REQUESTS} cancel requests"));
+                    return out;
+                }
+                out.requests += 1;
+                let tls = LibpqTls { settings: Arc::new(s.clone()), trace: Arc::new(Mutex::new(TlsTrace::default())) };
+                if let Err(e) = token.cancel_query(tls).await {
+                    out.error = Some(e.to_string());
+                }
+            }
+        }
     }
 }
 
@@ -192,11 +228,15 @@ async fn attempt(s: &Settings, mode: Mode) -> Attempt {
                 (Ok(_), Some(q)) => Some(run_query(&client, q).await),
                 _ => None,
             };
+            let cancel = match (&row, s.cancel) {
+                (Ok(_), true) => Some(run_cancel(&client, s).await),
+                _ => None,
+            };
             drop(client);
             let _ = driver.await;
             let report = match row.map(|r| r.get::<_, String>(0)) {
                 Ok(json) => match parse_session(&json) {
-                    Ok(c) => ClientReport::Connected(Connected { query, ..c }),
+                    Ok(c) => ClientReport::Connected(Connected { query, cancel, ..c }),
                     Err(m) => failed(FailureClass::Unclassified, m),
                 },
                 Err(e) => ClientReport::Failed(evidence(&e, s, mode, started, established)),

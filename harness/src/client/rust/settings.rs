@@ -14,6 +14,8 @@ use crate::client::ConnectRequest;
 pub struct Settings {
     /// The case's query, run after the session query.
     pub query: Option<String>,
+    /// The case's cancel action.
+    pub cancel: bool,
     /// The case's `SSL_CERT_FILE` and `SSL_CERT_DIR`, for the system roots.
     pub cert_file_env: Option<String>,
     pub cert_dir_env: Option<String>,
@@ -115,6 +117,7 @@ pub fn parse(req: &ConnectRequest) -> Result<Settings, String> {
     let ocsp_stapling = ocsp_stapling(req)?;
     Ok(Settings {
         query: req.query.clone(),
+        cancel: req.cancel,
         cert_file_env: req.env.iter().find(|(k, _)| k == "SSL_CERT_FILE").map(|(_, v)| v.clone()),
         cert_dir_env: req.env.iter().find(|(k, _)| k == "SSL_CERT_DIR").map(|(_, v)| v.clone()),
         host: get("host"),
