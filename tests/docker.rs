@@ -1,4 +1,4 @@
-//! The docs, clients, pg-suite and ocsp scenarios on every locally available PostgreSQL image
+//! The docs, clients, pg-suite, ocsp and cancel scenarios on every locally available PostgreSQL image
 //! (stock builds: only the OCSP cases that need no `ssl_ocsp_file` run).
 //!
 //! Images come from `PGTLS_IMAGE_PATTERN` (default `postgres:{major}`) for majors 13–19 that
@@ -18,6 +18,7 @@ fn main() -> std::process::ExitCode {
         .scenarios("scenarios/clients")
         .scenarios("scenarios/pg-suite")
         .scenarios("scenarios/ocsp")
+        .scenarios("scenarios/matrix/cancel.toml")
         .divergences("scenarios/divergences.toml")
         .backend(Backend::Docker)
         .run()

@@ -48,6 +48,18 @@ pub struct Connected {
     pub cancel: Option<CancelOutcome>,
 }
 
+/// How a cancel connection can open, by the name [`CancelOutcome::openings`] and the
+/// `cancel_opening` expectation use, with what it means.
+pub const CANCEL_OPENINGS: &[(&str, &str)] = &[
+    ("ssl-request", "an SSLRequest the server accepted (`S`), then TLS"),
+    ("ssl-request-refused", "an SSLRequest the server refused (`N`), then plaintext"),
+    ("direct-tls", "a TLS ClientHello straight away (sslnegotiation=direct)"),
+    ("plaintext", "a CancelRequest in plaintext"),
+    ("gssenc-request", "a GSSENCRequest"),
+    ("startup", "a plaintext startup packet"),
+    ("incomplete", "no complete first packet"),
+];
+
 /// A case's cancel action: the client ran `SELECT pg_sleep(…)` and sent cancel requests through
 /// its cancel API until the query ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -63,8 +75,8 @@ pub struct CancelOutcome {
     /// than a plaintext CancelRequest); `None` when no request reached the relay.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssl: Option<bool>,
-    /// How the cancel connections opened, for the report (`SSLRequest (accepted), then TLS`,
-    /// …), repeats left out.
+    /// How the cancel connections opened (`ssl-request`, `direct-tls`, `plaintext`, …; see
+    /// docs/scenario-format.md, `cancel_opening`), repeats left out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub openings: Vec<String>,
     /// The client's error from sending a cancel request, if any; informative only.

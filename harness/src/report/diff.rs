@@ -227,6 +227,11 @@ fn facts(cr: &ClientResult, opts: DiffOptions) -> Vec<(&'static str, String)> {
         ("client_dn", o(cert.map(|x| x.dn.clone()))),
         ("issuer_dn", o(cert.map(|x| x.issuer_dn.clone()))),
         ("query", o(c.and_then(|c| c.query.as_ref()).map(|q| format!("{q:?}")))),
+        (
+            "cancel",
+            o(c.and_then(|c| c.cancel.as_ref())
+                .map(|k| format!("{} over {}", k.sqlstate.as_deref().unwrap_or("-"), k.openings.join(",")))),
+        ),
         ("side", o(f.map(|f| format!("{:?}", f.side).to_lowercase()))),
         ("sqlstate", o(f.and_then(|f| f.sqlstate.clone()))),
         ("alert", o(f.and_then(|f| f.alert).map(|a| a.to_string()))),

@@ -75,13 +75,22 @@ fn tail(text: &str, n: usize) -> Vec<&str> {
     lines[lines.len().saturating_sub(n)..].to_vec()
 }
 
+/// `; cancel: 57014 over ssl-request` (the query's SQLSTATE, how the cancel connections opened).
+fn cancel_text(k: &crate::outcome::CancelOutcome) -> String {
+    let ended = k.sqlstate.as_deref().unwrap_or("query not cancelled");
+    let how = if k.openings.is_empty() { "no cancel connection seen".to_owned() } else { k.openings.join(", ") };
+    let error = k.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default();
+    format!("; cancel: {ended} over {how}{error}")
+}
+
 /// One line describing an outcome.
 pub fn describe(o: &Outcome) -> String {
     match o {
         Outcome::Connected(c) => {
             let tls = c.protocol.as_deref().unwrap_or(if c.ssl { "TLS" } else { "no TLS" });
             let cert = c.client_cert.as_ref().map(|x| format!(", client cert {}", x.dn)).unwrap_or_default();
-            format!("connected ({tls}{cert}) as {}", c.user)
+            let cancel = c.cancel.as_ref().map(cancel_text).unwrap_or_default();
+            format!("connected ({tls}{cert}) as {}{cancel}", c.user)
         }
         Outcome::Failed(f) => {
             let mut s = format!("{} (decided by {:?}", f.class, f.side).to_lowercase();

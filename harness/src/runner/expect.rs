@@ -56,12 +56,17 @@ pub fn mismatches(expect: &Expectation, outcome: &Outcome, client: &str, seen: &
             {
                 out.push(format!("the query failed: {message}"));
             }
-            if expect.cancel_sqlstate.is_some() || expect.cancel_ssl.is_some() {
+            if expect.cancel_sqlstate.is_some() || expect.cancel_ssl.is_some() || expect.cancel_opening.is_some() {
                 match &c.cancel {
                     Some(k) => {
                         let sqlstate = Some(k.sqlstate.as_deref().unwrap_or("(none)"));
                         field(&mut out, "cancel_sqlstate", expect.cancel_sqlstate.as_deref(), sqlstate);
                         field(&mut out, "cancel_ssl", expect.cancel_ssl, k.ssl);
+                        if let Some(want) = &expect.cancel_opening
+                            && k.openings != [want.as_str()]
+                        {
+                            out.push(format!("cancel_opening: expected {want:?}, got {:?}", k.openings));
+                        }
                     }
                     None => out.push("the client reported no cancel action".into()),
                 }

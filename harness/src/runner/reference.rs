@@ -101,6 +101,9 @@ fn expectation(o: &Outcome) -> Expectation {
             if let Some(k) = &c.cancel {
                 e.cancel_sqlstate = Some(k.sqlstate.clone().unwrap_or_else(|| "(none)".into()));
                 e.cancel_ssl = k.ssl;
+                if let [one] = k.openings.as_slice() {
+                    e.cancel_opening = Some(one.clone());
+                }
             }
         }
         Outcome::Failed(f) => e.outcome = ExpectedOutcome::Failed(f.class),

@@ -38,15 +38,17 @@ impl Opening {
         matches!(self, Opening::SslRequest { accepted: true } | Opening::DirectTls)
     }
 
-    pub fn describe(self) -> &'static str {
+    /// The name reports and `cancel_opening` expectations use
+    /// ([`crate::outcome::CANCEL_OPENINGS`]).
+    pub fn token(self) -> &'static str {
         match self {
-            Opening::SslRequest { accepted: true } => "SSLRequest (accepted), then TLS",
-            Opening::SslRequest { accepted: false } => "SSLRequest (refused), then plaintext",
-            Opening::DirectTls => "direct TLS ClientHello",
-            Opening::CancelRequest => "plaintext CancelRequest",
-            Opening::GssEncRequest => "GSSENCRequest",
-            Opening::Startup => "plaintext startup packet",
-            Opening::Other => "no complete first packet",
+            Opening::SslRequest { accepted: true } => "ssl-request",
+            Opening::SslRequest { accepted: false } => "ssl-request-refused",
+            Opening::DirectTls => "direct-tls",
+            Opening::CancelRequest => "plaintext",
+            Opening::GssEncRequest => "gssenc-request",
+            Opening::Startup => "startup",
+            Opening::Other => "incomplete",
         }
     }
 }
@@ -207,6 +209,22 @@ mod tests {
             vec![Opening::SslRequest { accepted: true }, Opening::DirectTls, Opening::CancelRequest]
         );
         assert_eq!(relay.last(1).iter().map(|o| o.tls()).collect::<Vec<_>>(), vec![false]);
+    }
+
+    #[test]
+    fn every_token_is_documented() {
+        let all = [
+            Opening::SslRequest { accepted: true },
+            Opening::SslRequest { accepted: false },
+            Opening::DirectTls,
+            Opening::CancelRequest,
+            Opening::GssEncRequest,
+            Opening::Startup,
+            Opening::Other,
+        ];
+        let tokens: Vec<&str> = all.iter().map(|o| o.token()).collect();
+        let documented: Vec<&str> = crate::outcome::CANCEL_OPENINGS.iter().map(|(t, _)| *t).collect();
+        assert_eq!(tokens, documented);
     }
 
     #[tokio::test]

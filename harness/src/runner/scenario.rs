@@ -339,7 +339,7 @@ impl Session {
                 if let (Some(relay), Some(cancel)) = (&relay, c.cancel.as_mut()) {
                     let openings = relay.last(cancel.requests as usize);
                     cancel.ssl = (!openings.is_empty()).then(|| openings.iter().all(|o| o.tls()));
-                    cancel.openings = openings.iter().map(|o| o.describe().to_owned()).collect();
+                    cancel.openings = openings.iter().map(|o| o.token().to_owned()).collect();
                     cancel.openings.dedup();
                 }
                 return Outcome::Connected(c);

@@ -495,8 +495,14 @@ impl Convert {
                 Some("add `query = \"SELECT …\"` to the case".into()),
             );
         }
-        if !raw.cancel && (expect.cancel_sqlstate.is_some() || expect.cancel_ssl.is_some()) {
-            let key = if expect.cancel_sqlstate.is_some() { "cancel_sqlstate" } else { "cancel_ssl" };
+        let cancel_keys = [
+            ("cancel_sqlstate", expect.cancel_sqlstate.is_some()),
+            ("cancel_ssl", expect.cancel_ssl.is_some()),
+            ("cancel_opening", expect.cancel_opening.is_some()),
+        ];
+        if !raw.cancel
+            && let Some((key, _)) = cancel_keys.iter().find(|(_, set)| *set)
+        {
             self.error(&path.key("expect").key(key), "the case has no cancel action", Some("add `cancel = true` to the case".into()));
         }
         let env = self.env(&raw.env, &path.key("env"));
@@ -591,9 +597,20 @@ impl Convert {
         if outcome != ExpectedOutcome::Connected && (raw.query_result.is_some() || raw.query_sqlstate.is_some()) {
             self.error(path, "only a connected outcome has a query result", None);
         }
-        if outcome != ExpectedOutcome::Connected && (raw.cancel_sqlstate.is_some() || raw.cancel_ssl.is_some()) {
+        let cancel_set = raw.cancel_sqlstate.is_some() || raw.cancel_ssl.is_some() || raw.cancel_opening.is_some();
+        if outcome != ExpectedOutcome::Connected && cancel_set {
             self.error(path, "only a connected outcome has a cancel result", None);
         }
+        let cancel_opening = raw.cancel_opening.filter(|o| {
+            let known = crate::outcome::CANCEL_OPENINGS.iter().map(|(t, _)| *t);
+            if known.clone().any(|t| t == o) {
+                return true;
+            }
+            let hint = did_you_mean(o, known.clone())
+                .unwrap_or_else(|| format!("one of {}", known.collect::<Vec<_>>().join(", ")));
+            self.error(&path.key("cancel_opening"), format!("unknown cancel opening \"{o}\""), Some(hint));
+            false
+        });
         let client_serial = raw.client_serial.filter(|name| {
             let p = path.key("client_serial");
             if name.contains('+') {
@@ -635,6 +652,7 @@ impl Convert {
             query_sqlstate: raw.query_sqlstate,
             cancel_sqlstate: raw.cancel_sqlstate,
             cancel_ssl: raw.cancel_ssl,
+            cancel_opening,
             files,
             log_like,
             log_unlike,
@@ -659,6 +677,7 @@ impl Convert {
             ("query_sqlstate", raw.query_sqlstate.is_some()),
             ("cancel_sqlstate", raw.cancel_sqlstate.is_some()),
             ("cancel_ssl", raw.cancel_ssl.is_some()),
+            ("cancel_opening", raw.cancel_opening.is_some()),
             ("files", !raw.files.is_empty()),
             ("log_like", !raw.log_like.is_empty()),
             ("log_unlike", !raw.log_unlike.is_empty()),

@@ -277,6 +277,8 @@ pub struct Expectation {
     pub cancel_sqlstate: Option<String>,
     /// Whether the cancel action's requests travelled over TLS.
     pub cancel_ssl: Option<bool>,
+    /// How every cancel connection opened (`ssl-request`, `direct-tls`, `plaintext`, …).
+    pub cancel_opening: Option<String>,
     /// Files the client writes into its attempt directory (e.g. a TLS key log).
     pub files: Vec<FileExpectation>,
     /// Patterns each of which some report of the attempt's server log must match.
@@ -327,6 +329,7 @@ impl Expectation {
             query_sqlstate: None,
             cancel_sqlstate: None,
             cancel_ssl: None,
+            cancel_opening: None,
             files: Vec::new(),
             log_like: Vec::new(),
             log_unlike: Vec::new(),

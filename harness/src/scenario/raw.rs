@@ -266,6 +266,8 @@ pub struct RawExpect {
     pub cancel_sqlstate: Option<String>,
     /// Whether the cancel requests travelled over TLS.
     pub cancel_ssl: Option<bool>,
+    /// How the cancel connections opened.
+    pub cancel_opening: Option<String>,
     #[serde(default)]
     pub files: Vec<RawFileExpectation>,
     #[serde(default)]

@@ -347,6 +347,11 @@
       facts.push(["serial", o.client_cert.serial]);
     }
     if (o.query) { facts.push(["query", o.query.rows !== undefined ? o.query.rows : JSON.stringify(o.query)]); }
+    if (o.cancel) {
+      facts.push(["cancel", (o.cancel.sqlstate || "query not cancelled") + " after " + o.cancel.requests + " request(s)"]);
+      facts.push(["cancel opened", (o.cancel.openings || []).join(", ") || "no cancel connection seen"]);
+      if (o.cancel.error) { facts.push(["cancel error", o.cancel.error]); }
+    }
     return facts;
   }
 
