@@ -158,9 +158,11 @@ fn docs_in_copy_mode() -> Result<Completion, Failed> {
     };
     let dir = tempfile::tempdir()?;
     let (audit, json) = (dir.path().join("audit"), dir.path().join("report.json"));
-    // negotiation.toml holds the Unix-socket cases, which copy mode skips with the reason.
-    let paths = ["scenarios/docs", "scenarios/pg-suite/negotiation.toml"];
-    let mut cmd = engine.pgtls(&["run", paths[0], paths[1], "--backend", "docker", "--image", &image], &audit);
+    // negotiation.toml holds the Unix-socket cases, which copy mode skips with the reason;
+    // cancel.toml runs the cancel helper in the client container.
+    let paths = ["scenarios/docs", "scenarios/pg-suite/negotiation.toml", "scenarios/matrix/cancel.toml"];
+    let mut cmd =
+        engine.pgtls(&["run", paths[0], paths[1], paths[2], "--backend", "docker", "--image", &image], &audit);
     cmd.args(["--client", "libpq,rust"]);
     let child = cmd.arg("--json").arg(&json).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
     let pid = child.id();
@@ -189,6 +191,15 @@ fn docs_in_copy_mode() -> Result<Completion, Failed> {
         .filter(|r| r["outcome"]["reason"].as_str().is_some_and(|m| m.contains("Unix socket is not reachable")))
         .count();
     assert_eq!(socket_skips, 6, "the three Unix-socket cases were not skipped for both clients with the reason");
+    let libpq_cancels = report["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["cases"].as_array().into_iter().flatten())
+        .flat_map(|c| c["results"].as_array().into_iter().flatten())
+        .filter(|r| r["client"] == "libpq" && r["outcome"]["cancel"]["sqlstate"] == "57014")
+        .count();
+    assert!(libpq_cancels >= 10, "libpq's cancel action ran {libpq_cancels} times in copy mode, expected every case");
     assert!(passed >= 100, "expected the docs scenarios' attempts to pass, saw {passed} passing of {}", verdicts.len());
     let (containers, binds) = audited(&audit);
     // The image probe (once per image), the cached image's bootstrap (once per key), the
