@@ -117,7 +117,7 @@ mod crl;
 mod dn;
 mod error;
 mod generate;
-mod hint;
+pub mod hint;
 mod keys;
 mod ocsp;
 mod output;

@@ -56,7 +56,7 @@ pub(super) fn issuers(spec: &PkiSpec, index: &Index<'_>) -> Result<Vec<Option<us
         };
         let at = |kind| Error::new(kind).at_entity(name).at_field("issuer");
         let Some(&j) = index.get(issuer) else {
-            let hint = hint::closest(issuer, index.keys().copied().filter(|n| n != name));
+            let hint = hint::closest(issuer, index.keys().copied().filter(|n| n != name)).map(str::to_owned);
             return Err(at(ErrorKind::UnknownIssuer { name: issuer.to_owned(), hint }));
         };
         if j == i {
@@ -124,7 +124,7 @@ fn key_owner(spec: &PkiSpec, index: &Index<'_>, start: usize) -> Result<(usize, 
         let at = |kind| Error::new(kind).at_entity(name).at_field("key");
         let Some(&next) = index.get(reused.as_str()) else {
             let candidates = index.keys().copied().chain(KeyType::names());
-            let hint = hint::closest(reused, candidates);
+            let hint = hint::closest(reused, candidates).map(str::to_owned);
             return Err(at(ErrorKind::UnknownKey { name: reused.clone(), hint }));
         };
         if path.contains(&next) {

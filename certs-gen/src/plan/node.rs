@@ -191,7 +191,7 @@ fn also_revoked_by(ctx: &Context<'_>, e: &EntitySpec) -> Result<Vec<usize>, Erro
     let mut out = Vec::new();
     for ca in &e.also_revoked_by {
         let Some(&j) = ctx.index.get(ca.as_str()) else {
-            let hint = hint::closest(ca, ctx.index.keys().copied());
+            let hint = hint::closest(ca, ctx.index.keys().copied()).map(str::to_owned);
             return Err(ErrorKind::UnknownMember { member: None, name: ca.clone(), hint });
         };
         if !ctx.spec.entities()[j].1.ca {

@@ -104,7 +104,7 @@ impl Cx<'_> {
     /// An entity with a certificate.
     fn cert_entity(&self, name: &str) -> Result<usize, ErrorKind> {
         let Some(&i) = self.index.get(name) else {
-            let hint = hint::closest(name, self.index.keys().copied());
+            let hint = hint::closest(name, self.index.keys().copied()).map(str::to_owned);
             return Err(ErrorKind::UnknownMember { member: None, name: name.to_owned(), hint });
         };
         if !self.nodes[i].cert {

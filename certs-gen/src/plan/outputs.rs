@@ -45,7 +45,7 @@ fn resolve_members(
     for name in members {
         let member = Some(entry.clone());
         let Some(&i) = index.get(name.as_str()) else {
-            let hint = hint::closest(name, index.keys().copied());
+            let hint = hint::closest(name, index.keys().copied()).map(str::to_owned);
             return Err(ErrorKind::UnknownMember { member, name: name.clone(), hint });
         };
         if cas_only && nodes[i].crl.is_none() {

@@ -56,8 +56,16 @@ pub trait Backend: Send + Sync {
 
 /// One server: files in place, then started and changed by steps.
 pub trait Instance: Send + Sync {
-    /// Writes the configuration files (postgresql.conf include, pg_hba, pg_ident, TLS files).
-    fn apply<'a>(&'a mut self, config: &'a ServerConfig) -> BoxFuture<'a, Result<(), BackendError>>;
+    /// Writes the configuration files (postgresql.conf include, pg_hba, pg_ident, TLS files)
+    /// where the server reads them ([`write_config`] does the writing).
+    fn write_files(&mut self, config: &ServerConfig) -> std::io::Result<()>;
+    /// Makes the configuration files the server's: [`Instance::write_files`], and for an
+    /// instance whose server reads no files of this machine, the copy that reaches it.
+    fn apply<'a>(&'a mut self, config: &'a ServerConfig) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.write_files(config).map_err(|e| BackendError::new("failed to write the server configuration", e))
+        })
+    }
     fn start(&mut self) -> BoxFuture<'_, Result<(), StartFailure>>;
     fn stop(&mut self) -> BoxFuture<'_, ()>;
     /// Stops (if running) and starts again with the files as they are now.
@@ -363,6 +371,37 @@ pub fn harness_settings(port: u16, listen: &str, socket_dir: &str) -> Vec<(&'sta
 /// Renders the include file: harness settings first, scenario settings after, so a scenario
 /// can override defaults like `log_connections` but never the harness-owned ones (the loader
 /// rejects those).
+/// Where an instance's configuration files are written on this machine, and what the
+/// server calls them.
+pub struct ConfigLayout<'a> {
+    /// The directory of the settings include, pg_hba.conf, pg_ident.conf and the extra files.
+    pub dir: &'a std::path::Path,
+    /// File name of the settings include in `dir`.
+    pub include: &'a str,
+    /// Mode of the include, pg_hba.conf and pg_ident.conf (extra files are 0644).
+    pub mode: u32,
+    /// The TLS files' directory.
+    pub ssl_dir: &'a std::path::Path,
+    pub paths: Paths<'a>,
+    /// pg_hba.conf from the scenario's lines ([`render_hba`], or a backend's variant).
+    pub hba: &'a dyn Fn(&[String]) -> String,
+    /// Owner and group of the server.
+    pub owner: (nix::unistd::Uid, nix::unistd::Gid),
+}
+
+/// Writes `config` as `layout` says, the harness's own settings (`harness`) first.
+pub fn write_config(layout: &ConfigLayout, harness: &[(&str, String)], config: &ServerConfig) -> std::io::Result<()> {
+    let dir = layout.dir;
+    let conf = render_conf(harness, &config.settings, &layout.paths);
+    process::write_file(&dir.join(layout.include), conf, layout.mode)?;
+    process::write_file(&dir.join("pg_hba.conf"), (layout.hba)(&config.hba), layout.mode)?;
+    process::write_file(&dir.join("pg_ident.conf"), config.ident.join("\n") + "\n", layout.mode)?;
+    for (name, pieces) in &config.extra_files {
+        process::write_file(&dir.join(name), render_text(pieces, &layout.paths), 0o644)?;
+    }
+    place_files(layout.ssl_dir, &config.files, layout.owner.0, layout.owner.1)
+}
+
 pub fn render_conf(harness: &[(&str, String)], scenario: &[(String, ConfValue)], paths: &Paths) -> String {
     let mut out = String::from("# written by pgtls; do not edit\n");
     for (k, v) in harness {

@@ -20,8 +20,8 @@ use nix::unistd::Pid;
 
 use super::process::{self, ServerUser};
 use super::{
-    Backend, BackendError, Bootstrap, Endpoint, Instance, ServerConfig, ServerInfo, StartFailure, harness_settings,
-    render_conf, render_hba,
+    Backend, BackendError, Bootstrap, ConfigLayout, Endpoint, Instance, ServerConfig, ServerInfo, StartFailure,
+    harness_settings,
 };
 use crate::scenario::PgVersion;
 
@@ -191,7 +191,7 @@ impl NativeBackend {
         {
             let mut inst = NativeInstance::new(self, tmp.to_owned(), data.to_owned(), "".into());
             let config = ServerConfig::default();
-            inst.write_config(&config).map_err(|e| e.to_string())?;
+            inst.write_files(&config).map_err(|e| e.to_string())?;
             inst.start_inner().await.map_err(|e| format!("{e}\n{}", e.log_tail))?;
             let client = inst.admin().await.map_err(|e| e.to_string())?;
             for stmt in super::bootstrap_sql(bootstrap) {
@@ -360,28 +360,6 @@ impl NativeInstance {
         self.root.join("ssl")
     }
 
-    fn write_config(&mut self, config: &ServerConfig) -> std::io::Result<()> {
-        let harness = harness_settings(self.port, &self.listen, &self.socket_dir().to_string_lossy());
-        let ssl_dir = self.ssl_dir();
-        let data = self.data.clone();
-        let files = |name: &str| ssl_dir.join(name).to_string_lossy().into_owned();
-        let extra = |name: &str| data.join(name).to_string_lossy().into_owned();
-        let paths = super::Paths { files: &files, extra: &extra };
-        let conf = render_conf(&harness, &config.settings, &paths);
-        let mode = 0o600;
-        process::write_file(&self.data.join(CONF_INCLUDE), conf, mode)?;
-        process::write_file(&self.data.join("pg_hba.conf"), render_hba(&config.hba), mode)?;
-        process::write_file(&self.data.join("pg_ident.conf"), config.ident.join("\n") + "\n", mode)?;
-        for (name, pieces) in &config.extra_files {
-            process::write_file(&self.data.join(name), super::render_text(pieces, &paths), 0o644)?;
-        }
-        self.place_files(config)?;
-        self.user.chown_tree(&self.data)
-    }
-
-    fn place_files(&self, config: &ServerConfig) -> std::io::Result<()> {
-        super::place_files(&self.ssl_dir(), &config.files, self.user.uid, self.user.gid)
-    }
 
     async fn start_inner(&mut self) -> Result<(), StartFailure> {
         let log =
@@ -458,10 +436,22 @@ fn free_port() -> u16 {
 }
 
 impl Instance for NativeInstance {
-    fn apply<'a>(&'a mut self, config: &'a ServerConfig) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(async move {
-            self.write_config(config).map_err(|e| BackendError::new("failed to write the server configuration", e))
-        })
+    fn write_files(&mut self, config: &ServerConfig) -> std::io::Result<()> {
+        let harness = harness_settings(self.port, &self.listen, &self.socket_dir().to_string_lossy());
+        let (ssl_dir, data) = (self.ssl_dir(), &self.data);
+        let files = |name: &str| ssl_dir.join(name).to_string_lossy().into_owned();
+        let extra = |name: &str| data.join(name).to_string_lossy().into_owned();
+        let layout = ConfigLayout {
+            dir: data,
+            include: CONF_INCLUDE,
+            mode: 0o600,
+            ssl_dir: &ssl_dir,
+            paths: super::Paths { files: &files, extra: &extra },
+            hba: &super::render_hba,
+            owner: (self.user.uid, self.user.gid),
+        };
+        super::write_config(&layout, &harness, config)?;
+        self.user.chown_tree(&self.data)
     }
 
     fn start(&mut self) -> BoxFuture<'_, Result<(), StartFailure>> {

@@ -16,6 +16,7 @@ use openssl::x509::X509;
 use openssl::x509::store::{X509Lookup, X509StoreBuilder};
 use openssl::x509::verify::X509VerifyFlags;
 
+use super::settings::SslMode;
 use crate::outcome::FailureClass;
 
 /// A failure decided while preparing TLS, before any byte reaches the server.
@@ -68,13 +69,13 @@ fn system_store(env: SystemEnv<'_>) -> Result<openssl::x509::store::X509Store, L
 /// verification even for `require`).
 pub fn load_roots(
     b: &mut SslContextBuilder,
-    sslmode: &str,
+    sslmode: SslMode,
     rootcert: &str,
     crl: &str,
     crldir: &str,
     system_env: SystemEnv<'_>,
 ) -> Result<bool, LocalError> {
-    let verify = matches!(sslmode, "verify-ca" | "verify-full");
+    let verify = sslmode.verifies();
     if rootcert == "system" {
         b.set_cert_store(system_store(system_env)?);
         return Ok(true);

@@ -168,13 +168,13 @@ async fn connect(s: &Settings) -> ClientReport {
     if s.hostaddr.is_none() && s.host.starts_with('/') {
         return attempt(s, Mode::Plain).await.report;
     }
-    match s.sslmode.as_str() {
-        "disable" => attempt(s, Mode::Plain).await.report,
-        "allow" => {
+    match s.sslmode {
+        settings::SslMode::Disable => attempt(s, Mode::Plain).await.report,
+        settings::SslMode::Allow => {
             let first = attempt(s, Mode::Plain).await;
             if first.server_error { attempt(s, Mode::Require).await.report } else { first.report }
         }
-        "prefer" => {
+        settings::SslMode::Prefer => {
             let first = attempt(s, Mode::Prefer).await;
             // libpq falls back to plaintext when the TLS phase failed or the server rejected
             // the TLS connection with an error.
@@ -182,7 +182,9 @@ async fn connect(s: &Settings) -> ClientReport {
                 && (first.tls_failed || (first.server_error && first.tls));
             if retry { attempt(s, Mode::Plain).await.report } else { first.report }
         }
-        _ => attempt(s, Mode::Require).await.report,
+        settings::SslMode::Require | settings::SslMode::VerifyCa | settings::SslMode::VerifyFull => {
+            attempt(s, Mode::Require).await.report
+        }
     }
 }
 
@@ -205,7 +207,7 @@ async fn attempt(s: &Settings, mode: Mode) -> Attempt {
         (t.started, t.established, t.cert_requested, t.cert_sent)
     };
     match result {
-        Ok((client, conn)) if s.certmode == "require" && !sent => {
+        Ok((client, conn)) if s.certmode == settings::CertMode::Require && !sent => {
             // libpq (fe-connect.c, at AuthenticationOk): 17+ words the first case this way,
             // 16 reports both with the second message.
             drop((client, conn));
@@ -274,10 +276,10 @@ fn config(s: &Settings, mode: Mode) -> tokio_postgres::Config {
         Mode::Require => SslMode::Require,
     });
     cfg.ssl_negotiation(if s.direct { SslNegotiation::Direct } else { SslNegotiation::Postgres });
-    cfg.channel_binding(match s.channel_binding.as_str() {
-        "disable" => ChannelBinding::Disable,
-        "require" => ChannelBinding::Require,
-        _ => ChannelBinding::Prefer,
+    cfg.channel_binding(match s.channel_binding {
+        settings::ChannelBindingMode::Disable => ChannelBinding::Disable,
+        settings::ChannelBindingMode::Require => ChannelBinding::Require,
+        settings::ChannelBindingMode::Prefer => ChannelBinding::Prefer,
     });
     cfg
 }
@@ -323,7 +325,7 @@ fn evidence(e: &tokio_postgres::Error, s: &Settings, mode: Mode, started: bool, 
         // "fe_sendauth: no password supplied".
         f.local = Some(FailureClass::PasswordAuthFailed);
         f.message = format!("{e}: {source}");
-    } else if f.message == "authentication error" && s.channel_binding == "require" {
+    } else if f.message == "authentication error" && s.channel_binding == settings::ChannelBindingMode::Require {
         f.local = Some(FailureClass::ChannelBindingFailed);
         f.message = format!("{e}: {}", e.source().map(|x| x.to_string()).unwrap_or_default());
     } else if let Some(src) = e.source() {

@@ -26,7 +26,7 @@ pub struct Settings {
     pub dbname: String,
     pub password: Option<String>,
     pub application_name: Option<String>,
-    pub sslmode: String,
+    pub sslmode: SslMode,
     pub rootcert: String,
     pub cert: String,
     pub key: String,
@@ -34,14 +34,66 @@ pub struct Settings {
     pub crl: String,
     pub crldir: String,
     pub sni: bool,
-    pub certmode: String,
+    pub certmode: CertMode,
     pub direct: bool,
     pub min_protocol: Option<SslVersion>,
     pub max_protocol: Option<SslVersion>,
-    pub channel_binding: String,
+    pub channel_binding: ChannelBindingMode,
     pub keylog: Option<PathBuf>,
     /// `sslocspstapling=1`: require a good OCSP staple.
     pub ocsp_stapling: bool,
+}
+
+/// libpq's `sslmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+/// libpq's `sslcertmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertMode {
+    Disable,
+    Allow,
+    Require,
+}
+
+/// libpq's `channel_binding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelBindingMode {
+    Disable,
+    Prefer,
+    Require,
+}
+
+impl SslMode {
+    const ALL: [(&'static str, SslMode); 6] = [
+        ("disable", SslMode::Disable),
+        ("allow", SslMode::Allow),
+        ("prefer", SslMode::Prefer),
+        ("require", SslMode::Require),
+        ("verify-ca", SslMode::VerifyCa),
+        ("verify-full", SslMode::VerifyFull),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(_, m)| *m == self).map_or("", |(n, _)| n)
+    }
+
+    /// Whether the server certificate is verified whatever files exist.
+    pub fn verifies(self) -> bool {
+        matches!(self, SslMode::VerifyCa | SslMode::VerifyFull)
+    }
+}
+
+/// The variant named `value`, or libpq's message for an invalid value of `keyword`.
+fn parse_value<T: Copy>(keyword: &str, value: &str, all: &[(&str, T)]) -> Result<T, String> {
+    all.iter().find(|(n, _)| *n == value).map(|(_, v)| *v).ok_or_else(|| format!("invalid {keyword} value: \"{value}\""))
 }
 
 /// Keywords the Rust client implements; anything else set in a case makes it skip.
@@ -80,27 +132,29 @@ pub fn parse(req: &ConnectRequest) -> Result<Settings, String> {
     let explicit_mode = req.get("sslmode").is_some();
     // libpq 16: sslrootcert=system makes verify-full the default.
     let default_mode = if rootcert == "system" { "verify-full" } else { "prefer" };
-    let sslmode = req.get("sslmode").unwrap_or(default_mode).to_owned();
-    one_of("sslmode", &sslmode, &["disable", "allow", "prefer", "require", "verify-ca", "verify-full"])?;
-    if rootcert == "system" && sslmode != "verify-full" && explicit_mode {
+    let sslmode = parse_value("sslmode", req.get("sslmode").unwrap_or(default_mode), &SslMode::ALL)?;
+    if rootcert == "system" && sslmode != SslMode::VerifyFull && explicit_mode {
         return Err(format!(
-            "weak sslmode \"{sslmode}\" may not be used with sslrootcert=system (use \"verify-full\")"
+            "weak sslmode \"{}\" may not be used with sslrootcert=system (use \"verify-full\")",
+            sslmode.as_str()
         ));
     }
-    let negotiation = req.get("sslnegotiation").unwrap_or("postgres").to_owned();
-    one_of("sslnegotiation", &negotiation, &["postgres", "direct"])?;
-    let direct = negotiation == "direct";
-    if direct && !matches!(sslmode.as_str(), "require" | "verify-ca" | "verify-full") {
+    let negotiations = [("postgres", false), ("direct", true)];
+    let direct = parse_value("sslnegotiation", req.get("sslnegotiation").unwrap_or("postgres"), &negotiations)?;
+    if direct && !matches!(sslmode, SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull) {
         return Err(format!(
-            "weak sslmode \"{sslmode}\" may not be used with sslnegotiation=direct (use \"require\", \"verify-ca\", or \"verify-full\")"
+            "weak sslmode \"{}\" may not be used with sslnegotiation=direct (use \"require\", \"verify-ca\", or \"verify-full\")",
+            sslmode.as_str()
         ));
     }
-    let certmode = req.get("sslcertmode").unwrap_or("allow").to_owned();
-    one_of("sslcertmode", &certmode, &["disable", "allow", "require"])?;
-    let channel_binding = req.get("channel_binding").unwrap_or("prefer").to_owned();
-    if !matches!(channel_binding.as_str(), "disable" | "prefer" | "require") {
-        return Err(format!("invalid channel_binding value: \"{channel_binding}\""));
-    }
+    let certmodes = [("disable", CertMode::Disable), ("allow", CertMode::Allow), ("require", CertMode::Require)];
+    let certmode = parse_value("sslcertmode", req.get("sslcertmode").unwrap_or("allow"), &certmodes)?;
+    let bindings = [
+        ("disable", ChannelBindingMode::Disable),
+        ("prefer", ChannelBindingMode::Prefer),
+        ("require", ChannelBindingMode::Require),
+    ];
+    let channel_binding = parse_value("channel_binding", req.get("channel_binding").unwrap_or("prefer"), &bindings)?;
     let min_protocol =
         protocol_version("ssl_min_protocol_version", req.get("ssl_min_protocol_version").unwrap_or("TLSv1.2"))?;
     let max_protocol = protocol_version("ssl_max_protocol_version", req.get("ssl_max_protocol_version").unwrap_or(""))?;
@@ -158,10 +212,6 @@ fn ocsp_stapling(req: &ConnectRequest) -> Result<bool, String> {
         "1" => Ok(true),
         other => Err(format!("invalid sslocspstapling value: \"{other}\"")),
     }
-}
-
-fn one_of(keyword: &str, value: &str, allowed: &[&str]) -> Result<(), String> {
-    if allowed.contains(&value) { Ok(()) } else { Err(format!("invalid {keyword} value: \"{value}\"")) }
 }
 
 fn rank(v: SslVersion) -> u8 {

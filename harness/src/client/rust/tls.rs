@@ -28,7 +28,7 @@ use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream}
 use super::files::{self, LocalError};
 use super::names::{self, NameCheck};
 use super::ocsp::{self, VerdictSlot};
-use super::settings::Settings;
+use super::settings::{CertMode, Settings, SslMode};
 use crate::outcome::{FailureClass, OcspVerdict};
 
 /// Why the TLS part of an attempt failed.
@@ -131,14 +131,14 @@ fn context(s: &Settings, staple: &VerdictSlot) -> Result<(SslContext, bool), Loc
     b.set_max_proto_version(s.max_protocol)
         .map_err(|e| files::local(FailureClass::ClientConfigInvalid, e.to_string()))?;
     let system = files::SystemEnv { cert_file: s.cert_file_env.as_deref(), cert_dir: s.cert_dir_env.as_deref() };
-    let have_root = files::load_roots(&mut b, &s.sslmode, &s.rootcert, &s.crl, &s.crldir, system)?;
+    let have_root = files::load_roots(&mut b, s.sslmode, &s.rootcert, &s.crl, &s.crldir, system)?;
     // libpq: SSL_VERIFY_PEER whenever a root file was loaded, else none (require/prefer/allow).
     b.set_verify(if have_root { SslVerifyMode::PEER } else { SslVerifyMode::NONE });
     if s.ocsp_stapling {
         ocsp::require_staple(&mut b, have_root, staple.clone())
             .map_err(|e| files::local(FailureClass::ClientConfigInvalid, e.to_string()))?;
     }
-    let have_cert = s.certmode != "disable" && files::load_client_cert(&mut b, &s.cert, &s.key, &s.sslpassword)?;
+    let have_cert = s.certmode != CertMode::Disable && files::load_client_cert(&mut b, &s.cert, &s.key, &s.sslpassword)?;
     set_cert_requested_callback(&mut b);
     if let Some(path) = &s.keylog {
         set_keylog(&mut b, path);
@@ -179,7 +179,7 @@ fn session(
 
 /// Checks libpq makes once the handshake has succeeded.
 fn after_handshake(ssl: &SslRef, s: &Settings, host: &str) -> Result<(), TlsFailure> {
-    if s.sslmode == "verify-full" {
+    if s.sslmode == SslMode::VerifyFull {
         let cert = ssl.peer_certificate().ok_or_else(|| {
             TlsFailure::Local(files::local(FailureClass::HostnameMismatch, "server sent no certificate"))
         })?;

@@ -15,8 +15,7 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use super::channel::Channels;
 use super::{ADMIN_ROLE, FileTransfer, ImageFacts, PGDATA, split_image};
 use crate::server::{
-    BackendError, Endpoint, Instance, Paths, ServerConfig, StartFailure, harness_settings, place_files, process,
-    render_conf, render_text,
+    BackendError, ConfigLayout, Endpoint, Instance, Paths, ServerConfig, StartFailure, harness_settings, write_config,
 };
 
 /// Where the host directory is mounted in the container.
@@ -119,27 +118,6 @@ impl DockerInstance {
         })
     }
 
-    fn write_config(&self, config: &ServerConfig) -> std::io::Result<()> {
-        let etc = self.host_dir.join("etc");
-        let mut harness = harness_settings(5432, "*", &format!("/var/run/postgresql,{MOUNT}/run"));
-        harness.push(("hba_file", format!("{MOUNT}/etc/pg_hba.conf")));
-        harness.push(("ident_file", format!("{MOUNT}/etc/pg_ident.conf")));
-        let files = |name: &str| format!("{MOUNT}/etc/ssl/{name}");
-        let extra = |name: &str| format!("{MOUNT}/etc/{name}");
-        let paths = Paths { files: &files, extra: &extra };
-        let conf = render_conf(&harness, &config.settings, &paths);
-        process::write_file(&etc.join("pgtls.conf"), conf, 0o644)?;
-        process::write_file(&etc.join("pg_hba.conf"), render_hba(&config.hba), 0o644)?;
-        process::write_file(&etc.join("pg_ident.conf"), config.ident.join("\n") + "\n", 0o644)?;
-        for (name, pieces) in &config.extra_files {
-            process::write_file(&etc.join(name), render_text(pieces, &paths), 0o644)?;
-        }
-        place_files(&etc.join("ssl"), &config.files, self.uid, self.gid)?;
-        if Uid::current().is_root() {
-            nix::unistd::chown(&etc, Some(self.uid), Some(self.gid))?;
-        }
-        Ok(())
-    }
 
     async fn ensure_started(&mut self) -> Result<(), String> {
         if let Some(c) = &self.container {
@@ -386,9 +364,32 @@ fn render_hba(lines: &[String]) -> String {
 }
 
 impl Instance for DockerInstance {
+    fn write_files(&mut self, config: &ServerConfig) -> std::io::Result<()> {
+        let etc = self.host_dir.join("etc");
+        let mut harness = harness_settings(5432, "*", &format!("/var/run/postgresql,{MOUNT}/run"));
+        harness.push(("hba_file", format!("{MOUNT}/etc/pg_hba.conf")));
+        harness.push(("ident_file", format!("{MOUNT}/etc/pg_ident.conf")));
+        let files = |name: &str| format!("{MOUNT}/etc/ssl/{name}");
+        let extra = |name: &str| format!("{MOUNT}/etc/{name}");
+        let layout = ConfigLayout {
+            dir: &etc,
+            include: "pgtls.conf",
+            mode: 0o644,
+            ssl_dir: &etc.join("ssl"),
+            paths: Paths { files: &files, extra: &extra },
+            hba: &render_hba,
+            owner: (self.uid, self.gid),
+        };
+        write_config(&layout, &harness, config)?;
+        if Uid::current().is_root() {
+            nix::unistd::chown(&etc, Some(self.uid), Some(self.gid))?;
+        }
+        Ok(())
+    }
+
     fn apply<'a>(&'a mut self, config: &'a ServerConfig) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
-            self.write_config(config).map_err(|e| BackendError::new("failed to write the server configuration", e))?;
+            self.write_files(config).map_err(|e| BackendError::new("failed to write the server configuration", e))?;
             if self.control.is_none() {
                 return Ok(());
             }
