@@ -142,7 +142,14 @@ impl LibpqClient {
             )
         })?;
         let version_text = text.trim().to_owned();
-        Ok(LibpqClient { launch, remote: None, version, version_text, probes: Mutex::new(HashMap::new()), libpq: Default::default() })
+        Ok(LibpqClient {
+            launch,
+            remote: None,
+            version,
+            version_text,
+            probes: Mutex::new(HashMap::new()),
+            libpq: Default::default(),
+        })
     }
 
     /// Uses the psql at `psql` where `remote` runs it. Keyword support is probed up front, for

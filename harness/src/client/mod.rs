@@ -160,7 +160,15 @@ pub fn parse_session(json: &str) -> Result<Connected, String> {
         serial: s.client_serial.map(|v| v.to_string().trim_matches('"').to_owned()).unwrap_or_default(),
         issuer_dn: s.issuer_dn.unwrap_or_default(),
     });
-    Ok(Connected { ssl: s.ssl, protocol: s.version, cipher: s.cipher, client_cert, user: row.user, query: None, cancel: None })
+    Ok(Connected {
+        ssl: s.ssl,
+        protocol: s.version,
+        cipher: s.cipher,
+        client_cert,
+        user: row.user,
+        query: None,
+        cancel: None,
+    })
 }
 
 #[cfg(test)]

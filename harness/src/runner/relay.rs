@@ -21,7 +21,9 @@ use tokio::task::JoinHandle;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opening {
     /// An SSLRequest, and whether the server accepted it (`S`).
-    SslRequest { accepted: bool },
+    SslRequest {
+        accepted: bool,
+    },
     /// A TLS ClientHello straight away (`sslnegotiation=direct`).
     DirectTls,
     /// A CancelRequest in plaintext.

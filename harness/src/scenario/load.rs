@@ -503,7 +503,11 @@ impl Convert {
         if !raw.cancel
             && let Some((key, _)) = cancel_keys.iter().find(|(_, set)| *set)
         {
-            self.error(&path.key("expect").key(key), "the case has no cancel action", Some("add `cancel = true` to the case".into()));
+            self.error(
+                &path.key("expect").key(key),
+                "the case has no cancel action",
+                Some("add `cancel = true` to the case".into()),
+            );
         }
         let env = self.env(&raw.env, &path.key("env"));
         Case {

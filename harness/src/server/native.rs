@@ -360,7 +360,6 @@ impl NativeInstance {
         self.root.join("ssl")
     }
 
-
     async fn start_inner(&mut self) -> Result<(), StartFailure> {
         let log =
             File::options().create(true).append(true).open(&self.log_path).map_err(|e| start_err(e.to_string()))?;

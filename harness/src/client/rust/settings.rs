@@ -93,7 +93,10 @@ impl SslMode {
 
 /// The variant named `value`, or libpq's message for an invalid value of `keyword`.
 fn parse_value<T: Copy>(keyword: &str, value: &str, all: &[(&str, T)]) -> Result<T, String> {
-    all.iter().find(|(n, _)| *n == value).map(|(_, v)| *v).ok_or_else(|| format!("invalid {keyword} value: \"{value}\""))
+    all.iter()
+        .find(|(n, _)| *n == value)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| format!("invalid {keyword} value: \"{value}\""))
 }
 
 /// Keywords the Rust client implements; anything else set in a case makes it skip.

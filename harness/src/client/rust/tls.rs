@@ -138,7 +138,8 @@ fn context(s: &Settings, staple: &VerdictSlot) -> Result<(SslContext, bool), Loc
         ocsp::require_staple(&mut b, have_root, staple.clone())
             .map_err(|e| files::local(FailureClass::ClientConfigInvalid, e.to_string()))?;
     }
-    let have_cert = s.certmode != CertMode::Disable && files::load_client_cert(&mut b, &s.cert, &s.key, &s.sslpassword)?;
+    let have_cert =
+        s.certmode != CertMode::Disable && files::load_client_cert(&mut b, &s.cert, &s.key, &s.sslpassword)?;
     set_cert_requested_callback(&mut b);
     if let Some(path) = &s.keylog {
         set_keylog(&mut b, path);

@@ -118,7 +118,6 @@ impl DockerInstance {
         })
     }
 
-
     async fn ensure_started(&mut self) -> Result<(), String> {
         if let Some(c) = &self.container {
             return c.start().await.map_err(|e| e.to_string());
