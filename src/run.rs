@@ -220,7 +220,7 @@ fn targets(a: &RunArgs, choice: &ClientChoice) -> Result<Vec<Target>, String> {
             let (files, why) = pgtls_harness::server::docker::FileTransfer::choose(&a.docker_files)?;
             let engine = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the local socket".into());
             eprintln!("docker engine: {engine}; files: {} ({why})", files.name());
-            pgtls_harness::server::docker::targets(&images, choice, files)
+            setup::docker_targets(&images, choice, files)
         }
     }
 }

@@ -5,6 +5,7 @@
 //! from a [`server::Backend`]) → [`client`] (connect with each [`client::Client`]) →
 //! [`outcome`] (one taxonomy) → [`runner`] (expectations, divergences, reports).
 
+pub mod cache;
 pub mod cleanup;
 pub mod client;
 pub mod outcome;

@@ -19,10 +19,7 @@ pub struct Materialized {
 impl Materialized {
     /// Generates `spec` into `dir`, with RSA and other keys cached under the cache dir.
     pub fn generate(spec: &PkiSpec, dir: &Path) -> Result<Materialized, String> {
-        let opts = GenerateOptions {
-            key_cache: Some(crate::server::native::cache_dir().join("keys")),
-            ..GenerateOptions::default()
-        };
+        let opts = GenerateOptions { key_cache: Some(crate::cache::dir().join("keys")), ..GenerateOptions::default() };
         let pki = pgtls_certs::generate(spec, dir, &opts).map_err(|e| e.to_string())?;
         Ok(Materialized { pki })
     }

@@ -10,6 +10,7 @@ use crate::client::rust::RustClient;
 use crate::runner::Target;
 use crate::scenario::{self, Scenario, ScenarioError};
 use crate::server::Backend;
+use crate::server::docker::FileTransfer;
 use crate::server::native::{Binaries, NativeBackend};
 
 /// Every `*.toml` scenario under `paths` (files or directories), sorted, with the root its
@@ -103,13 +104,43 @@ pub fn native_targets(pg_bins: &[PathBuf], clients: &ClientChoice) -> Result<Vec
 
 /// The clients named in `choice`, with libpq from `psql`.
 pub fn make_clients(choice: &ClientChoice, psql: &Path) -> Result<Vec<Arc<dyn Client>>, String> {
+    clients_with(choice, || LibpqClient::new(psql))
+}
+
+/// The clients named in `choice`, with libpq made by `libpq` (only when it is chosen).
+fn clients_with(
+    choice: &ClientChoice,
+    libpq: impl FnOnce() -> Result<LibpqClient, String>,
+) -> Result<Vec<Arc<dyn Client>>, String> {
+    let mut libpq = Some(libpq);
     let mut out: Vec<Arc<dyn Client>> = Vec::new();
     for name in &choice.names {
         match name.as_str() {
-            "libpq" => out.push(Arc::new(LibpqClient::new(psql)?)),
+            "libpq" => match libpq.take() {
+                Some(make) => out.push(Arc::new(make()?)),
+                None => return Err("client `libpq` is chosen twice".into()),
+            },
             "rust" => out.push(Arc::new(RustClient)),
             other => out.push(crate::client::adapter::load(other)?),
         }
+    }
+    Ok(out)
+}
+
+/// Docker targets, one per image, each with its clients: libpq is the image's own psql
+/// (as the backend reports it) unless `clients.psql` names another.
+pub fn docker_targets(images: &[String], clients: &ClientChoice, files: FileTransfer) -> Result<Vec<Target>, String> {
+    let rt = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for backend in crate::server::docker::backends(images, files)? {
+        let libpq = || match &clients.psql {
+            Some(p) => LibpqClient::new(p),
+            None => tokio::task::block_in_place(|| {
+                rt.block_on(async { LibpqClient::from_launcher(backend.psql().await?).await })
+            }),
+        };
+        let list = clients_with(clients, libpq)?;
+        out.push(Target { backend: Arc::new(backend), clients: list });
     }
     Ok(out)
 }

@@ -297,7 +297,7 @@ fn docker_targets(images: &[String], clients: &ClientChoice) -> Result<Vec<Targe
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let choice = std::env::var("PGTLS_DOCKER_FILES").unwrap_or_else(|_| "auto".into());
     let (files, _) = server::docker::FileTransfer::choose(&choice)?;
-    rt.block_on(async { server::docker::targets(images, clients, files) })
+    rt.block_on(async { crate::setup::docker_targets(images, clients, files) })
 }
 
 /// Local images of majors 13–19 under `PGTLS_IMAGE_PATTERN`; `Err` says why there are none.

@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
+pub use crate::server::psql::{Launch, PsqlLauncher, RemotePsql, RemoteRun, RunOutput};
+
 use super::{
     Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, libpq_messages, parse_session,
 };
@@ -34,77 +36,6 @@ const VALUE_GATES: &[(&str, &str, u32)] = &[("sslrootcert", "system", 16)];
 /// Environment variables that are a keyword's default: libpq ignores the variable silently
 /// when it lacks the keyword, so a case setting it is honoured exactly when the keyword is.
 const ENV_KEYWORDS: &[(&str, &str)] = &[("PGSSLOCSPSTAPLING", "sslocspstapling")];
-
-/// How to start psql: directly, or through another system's dynamic loader (the psql of a
-/// container image run on this host with the image's own glibc, libpq and OpenSSL).
-#[derive(Debug, Clone)]
-pub struct Launch {
-    pub psql: PathBuf,
-    /// `(ld.so, library path, OpenSSL config)` of the system psql belongs to.
-    pub loader: Option<(PathBuf, String, Option<PathBuf>)>,
-}
-
-/// A psql that runs elsewhere (the image's own, in a container of the image under test) and
-/// sees this machine's files only as they are handed to it.
-pub trait RemotePsql: Send + Sync {
-    /// Where a file or directory of this machine is found by the remote psql.
-    fn path(&self, here: &Path) -> String;
-    /// Provides `inputs`, writes `service` to a private file named by `PGSERVICEFILE`, runs
-    /// `argv` with exactly `env` (plus that), and brings `outputs` back here.
-    fn run<'a>(&'a self, run: &'a RemoteRun) -> BoxFuture<'a, Result<RunOutput, String>>;
-}
-
-/// One remote psql run: `argv`, `env` and `service` carry remote paths
-/// ([`RemotePsql::path`]), `inputs` and `outputs` this machine's.
-#[derive(Debug, Clone, Default)]
-pub struct RemoteRun {
-    pub argv: Vec<String>,
-    pub env: Vec<(String, String)>,
-    /// Files and directories psql reads.
-    pub inputs: Vec<PathBuf>,
-    /// A connection service file's text, with remote paths in place.
-    pub service: Option<String>,
-    /// Files psql writes.
-    pub outputs: Vec<PathBuf>,
-    pub timeout: Duration,
-}
-
-/// What a remote run printed, with remote paths turned back into this machine's.
-#[derive(Debug, Clone)]
-pub struct RunOutput {
-    pub success: bool,
-    pub timed_out: bool,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Launch {
-    fn std_command(&self) -> std::process::Command {
-        self.std_command_for(&self.psql)
-    }
-
-    /// Runs `program` as psql would run: with psql's library path or loader.
-    fn std_command_for(&self, program: &Path) -> std::process::Command {
-        let mut c = match &self.loader {
-            None => {
-                let mut c = std::process::Command::new(program);
-                if let Some(lib) = self.psql.parent().and_then(crate::server::embedded::library_path) {
-                    c.env("LD_LIBRARY_PATH", lib);
-                }
-                c
-            }
-            Some((ld, libs, _)) => {
-                let mut c = std::process::Command::new(ld);
-                c.arg("--library-path").arg(libs).arg(program);
-                c
-            }
-        };
-        if let Some((_, _, Some(conf))) = &self.loader {
-            c.env("OPENSSL_CONF", conf);
-        }
-        c
-    }
-}
 
 /// libpq through a psql binary.
 pub struct LibpqClient {
@@ -150,6 +81,15 @@ impl LibpqClient {
             probes: Mutex::new(HashMap::new()),
             libpq: Default::default(),
         })
+    }
+
+    /// Uses the psql a backend reported.
+    pub async fn from_launcher(launcher: PsqlLauncher) -> Result<LibpqClient, String> {
+        match launcher {
+            // Blocks for `psql --version`, once, while targets are made.
+            PsqlLauncher::Local(launch) => Self::launched(launch),
+            PsqlLauncher::Remote { psql, runner } => Self::remote(&psql, runner).await,
+        }
     }
 
     /// Uses the psql at `psql` where `remote` runs it. Keyword support is probed up front, for

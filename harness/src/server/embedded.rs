@@ -55,7 +55,7 @@ fn root() -> PathBuf {
     match std::env::var_os("PGTLS_CACHE_DIR") {
         Some(d) => PathBuf::from(d).join("pg"),
         None if nix::unistd::Uid::current().is_root() => PathBuf::from("/var/cache/pgtls/pg"),
-        None => super::native::cache_dir().join("pg"),
+        None => crate::cache::dir().join("pg"),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod hba;
 pub mod log;
 pub mod native;
 pub mod process;
+pub mod psql;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;

@@ -102,18 +102,6 @@ fn newest_debian_bindir() -> Option<PathBuf> {
     majors.pop().map(|(_, p)| p)
 }
 
-/// The directory templates and key caches live in.
-pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("PGTLS_CACHE_DIR") {
-        return PathBuf::from(d);
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("pgtls")
-}
-
 /// The native backend for one binary set.
 pub struct NativeBackend {
     bins: Binaries,
@@ -127,7 +115,7 @@ impl NativeBackend {
     /// exists. Blocking: call it once per binary set, before running scenarios.
     pub fn new(bins: Binaries) -> Result<NativeBackend, String> {
         let user = ServerUser::detect()?;
-        let cache = cache_dir();
+        let cache = crate::cache::dir();
         let version_text = run_text(&user, &bins, "postgres", &["--version"])?;
         let version = PgVersion::parse(&version_text)
             .ok_or_else(|| format!("failed to parse `postgres --version` output: {version_text}"))?;

@@ -26,7 +26,7 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::channel::{self, Channels};
 use super::split_image;
-use crate::client::libpq::{RemotePsql, RemoteRun, RunOutput};
+use crate::server::psql::{RemotePsql, RemoteRun, RunOutput};
 
 /// Where the client container keeps this machine's files: `/pgtls-host/<path here>`.
 pub const REMOTE_ROOT: &str = "/pgtls-host";

@@ -29,7 +29,6 @@ mod instance;
 mod rootfs;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,11 +39,9 @@ use testcontainers::core::{ExecCommand, IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{GenericImage, ImageExt};
 
+use super::psql::PsqlLauncher;
 use super::{Backend, BackendError, Bootstrap, Instance, ServerInfo};
-use crate::client::libpq::{Launch, LibpqClient};
-use crate::runner::Target;
 use crate::scenario::PgVersion;
-use crate::setup::{ClientChoice, make_clients};
 
 pub use instance::DockerInstance;
 
@@ -161,50 +158,11 @@ pub fn local_image_id(image: &str) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Targets for `images`, each with its clients (libpq from the image).
-pub fn targets(images: &[String], clients: &ClientChoice, files: FileTransfer) -> Result<Vec<Target>, String> {
+/// The backends for `images`, after checking that an engine answers.
+pub fn backends(images: &[String], files: FileTransfer) -> Result<Vec<DockerBackend>, String> {
     engine_available()?;
     let rt = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for image in images {
-        let backend = tokio::task::block_in_place(|| rt.block_on(DockerBackend::new(image, files)))?;
-        let wants_libpq = clients.names.iter().any(|n| n == "libpq");
-        let libpq = match (&clients.psql, files) {
-            _ if !wants_libpq => None,
-            (Some(p), _) => Some(LibpqClient::launched(Launch { psql: p.clone(), loader: None })?),
-            (None, FileTransfer::Bind) => Some(LibpqClient::launched(tokio::task::block_in_place(|| {
-                rootfs::psql_launch(image, &backend.facts)
-            })?)?),
-            (None, FileTransfer::Copy) => {
-                let psql = format!("{}/psql", backend.facts.bindir);
-                let client = tokio::task::block_in_place(|| {
-                    rt.block_on(async {
-                        let container = copy::ClientContainer::start(image).await?;
-                        LibpqClient::remote(&psql, Arc::new(container)).await
-                    })
-                })?;
-                Some(client)
-            }
-        };
-        let client_list = make_clients_with(clients, libpq)?;
-        out.push(Target { backend: Arc::new(backend), clients: client_list });
-    }
-    Ok(out)
-}
-
-fn make_clients_with(
-    choice: &ClientChoice,
-    libpq: Option<LibpqClient>,
-) -> Result<Vec<Arc<dyn crate::client::Client>>, String> {
-    let mut list = make_clients(
-        &ClientChoice { names: choice.names.iter().filter(|n| *n != "libpq").cloned().collect(), psql: None },
-        Path::new("psql"),
-    )?;
-    if let Some(libpq) = libpq {
-        let pos = choice.names.iter().position(|n| n == "libpq").unwrap_or(0);
-        list.insert(pos.min(list.len()), Arc::new(libpq));
-    }
-    Ok(list)
+    images.iter().map(|image| tokio::task::block_in_place(|| rt.block_on(DockerBackend::new(image, files)))).collect()
 }
 
 /// What the harness learns about an image once (cached by image ID).
@@ -227,6 +185,20 @@ pub struct DockerBackend {
 }
 
 impl DockerBackend {
+    /// How the image's own psql runs for the libpq client: on this host through the image's
+    /// loader (bind mode), or in a client container of the image (copy mode).
+    pub async fn psql(&self) -> Result<PsqlLauncher, String> {
+        match self.files {
+            FileTransfer::Bind => {
+                tokio::task::block_in_place(|| rootfs::psql_launch(&self.image, &self.facts)).map(PsqlLauncher::Local)
+            }
+            FileTransfer::Copy => {
+                let runner = Arc::new(copy::ClientContainer::start(&self.image).await?);
+                Ok(PsqlLauncher::Remote { psql: format!("{}/psql", self.facts.bindir), runner })
+            }
+        }
+    }
+
     pub async fn new(image: &str, files: FileTransfer) -> Result<DockerBackend, String> {
         let facts = facts(image).await?;
         let version = PgVersion::parse(&facts.version_text)
@@ -400,8 +372,7 @@ async fn facts(image: &str) -> Result<ImageFacts, String> {
         Some(id) => id,
         None => pull(image)?,
     };
-    let cache =
-        crate::server::native::cache_dir().join("docker").join(format!("{}.json", id.trim_start_matches("sha256:")));
+    let cache = crate::cache::dir().join("docker").join(format!("{}.json", id.trim_start_matches("sha256:")));
     if let Some(f) = std::fs::read(&cache).ok().and_then(|b| serde_json::from_slice::<ImageFacts>(&b).ok()) {
         return Ok(f);
     }

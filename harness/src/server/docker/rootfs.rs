@@ -10,16 +10,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::ImageFacts;
-use crate::client::libpq::Launch;
+use crate::server::psql::Launch;
 
 /// Directories extracted from the image: libraries, PostgreSQL, OpenSSL's configuration.
 const PARTS: &[&str] = &["lib", "lib64", "usr/lib", "usr/lib64", "etc/ssl"];
 
 /// How to start the image's psql on this host.
 pub fn psql_launch(image: &str, facts: &ImageFacts) -> Result<Launch, String> {
-    let root = crate::server::native::cache_dir()
-        .join("rootfs")
-        .join(facts.id.trim_start_matches("sha256:").get(..16).unwrap_or("x"));
+    let root = crate::cache::dir().join("rootfs").join(facts.id.trim_start_matches("sha256:").get(..16).unwrap_or("x"));
     extract(image, &root)?;
     let loader = resolve_in(&root, Path::new("lib64/ld-linux-x86-64.so.2"));
     if !loader.is_file() {
