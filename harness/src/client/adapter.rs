@@ -167,10 +167,12 @@ fn load_adapter(name: &str) -> Result<AdapterClient, String> {
     let dir = adapters_dir().join(name);
     let path = dir.join("adapter.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "unknown client `{name}`: not libpq, rust, or an adapter ({}: {e}) (hint: see docs/client-adapters.md)",
-            path.display()
-        )
+        let (installed, present) = installed();
+        let known: Vec<&str> =
+            ["libpq", "rust"].into_iter().chain(installed.iter().chain(&present).map(String::as_str)).collect();
+        let hint = crate::util::did_you_mean(name, known.iter().copied())
+            .unwrap_or_else(|| format!("choose from {}; adapters: docs/client-adapters.md", known.join(", ")));
+        format!("unknown client `{name}`: not libpq, rust, or an adapter ({}: {e}) (hint: {hint})", path.display())
     })?;
     let manifest: Manifest = toml::from_str(&text).map_err(|e| format!("failed to load {}: {e}", path.display()))?;
     if manifest.command.is_empty() {
