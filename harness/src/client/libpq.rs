@@ -17,10 +17,8 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{
-    Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, libpq_messages, parse_session,
-};
-use crate::outcome::{FailureClass, QueryOutcome};
+use super::{Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, parse_session};
+use crate::outcome::QueryOutcome;
 use crate::scenario::PgVersion;
 
 /// Keyword values that need a newer libpq than the keyword itself.
@@ -254,11 +252,7 @@ impl Client for LibpqClient {
         Box::pin(async move {
             match self.run(req).await {
                 Ok(report) => report,
-                Err(message) => ClientReport::Failed(ClientFailure {
-                    local: Some(FailureClass::Unclassified),
-                    message,
-                    ..ClientFailure::default()
-                }),
+                Err(message) => ClientReport::Failed(ClientFailure::harness(message)),
             }
         })
     }
@@ -372,12 +366,8 @@ impl LibpqClient {
                 }
                 ClientReport::Connected(c)
             }
-            Some(Err(m)) if ok => ClientReport::Failed(ClientFailure {
-                local: Some(FailureClass::Unclassified),
-                message: m,
-                ..ClientFailure::default()
-            }),
-            _ => ClientReport::Failed(libpq_messages::evidence(stderr)),
+            Some(Err(m)) if ok => ClientReport::Failed(ClientFailure::harness(m)),
+            _ => ClientReport::PsqlFailed(stderr.to_owned()),
         }
     }
 }

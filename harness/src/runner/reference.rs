@@ -108,7 +108,7 @@ fn expectation(o: &Outcome) -> Expectation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::{ClientCert, Connected, Failure, Side};
+    use crate::outcome::{Basis, ClientCert, Connected, Failure, Side};
 
     #[test]
     fn a_connection_expects_what_the_server_saw_and_a_failure_its_class() {
@@ -131,6 +131,7 @@ mod tests {
             alert: None,
             verify_code: None,
             ocsp: None,
+            basis: Basis::HbaEvaluation,
             detail: String::new(),
         };
         let mut judge = Judge::Pending;

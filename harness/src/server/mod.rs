@@ -8,7 +8,6 @@
 
 pub mod docker;
 pub mod embedded;
-pub mod hba;
 pub mod log;
 pub mod native;
 pub mod process;

@@ -24,7 +24,7 @@ use tokio_postgres::config::{ChannelBinding, SslMode, SslNegotiation};
 use self::settings::Settings;
 use self::tls::{AlertReceived, LibpqTls, TlsFailure, TlsTrace};
 use super::{Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, parse_session};
-use crate::outcome::{Connected, FailureClass, QueryOutcome};
+use crate::outcome::{Basis, Connected, FailureClass, QueryOutcome};
 
 pub use self::names::{NameCheck, check as check_host_name};
 pub use self::ocsp::{Peer as OcspPeer, judge_response as judge_ocsp_response};
@@ -282,9 +282,11 @@ fn evidence(e: &tokio_postgres::Error, s: &Settings, mode: Mode, started: bool, 
         // The server asked for a password and none was given: libpq's
         // "fe_sendauth: no password supplied".
         f.local = Some(FailureClass::PasswordAuthFailed);
+        f.basis = Some(Basis::MessageWording);
         f.message = format!("{e}: {source}");
     } else if f.message == "authentication error" && s.channel_binding == "require" {
         f.local = Some(FailureClass::ChannelBindingFailed);
+        f.basis = Some(Basis::MessageWording);
         f.message = format!("{e}: {}", e.source().map(|x| x.to_string()).unwrap_or_default());
     } else if let Some(src) = e.source() {
         f.message = format!("{e}: {src}");
