@@ -27,7 +27,7 @@
 //! ([`ClientFailure::basis`]), `message-wording`.
 
 pub mod evidence;
-mod libpq_messages;
+pub mod libpq_messages;
 pub mod tls;
 
 use std::net::IpAddr;

@@ -75,7 +75,7 @@ pub enum ClientReport {
     Connected(Connected),
     Failed(ClientFailure),
     /// Failed, and all the client can show is libpq's message as psql printed it (its
-    /// stderr); `crate::classify::libpq_messages` reads the evidence out of it.
+    /// stderr); `crate::classify::psql_evidence` reads the evidence out of it.
     PsqlFailed(String),
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
-use crate::outcome::Outcome;
+use crate::outcome::{Basis, Outcome};
 use crate::runner::{ScenarioResult, Verdict};
 
 /// Totals over client results: (passed, failed, skipped); known divergences count as passed.
@@ -85,6 +85,9 @@ pub fn describe(o: &Outcome) -> String {
         }
         Outcome::Failed(f) => {
             let mut s = format!("{} (decided by {:?}", f.class, f.side).to_lowercase();
+            if f.basis != Basis::Unrecorded {
+                s.push_str(&format!(" on {}", f.basis));
+            }
             if let Some(st) = &f.sqlstate {
                 s.push_str(&format!(", SQLSTATE {st}"));
             }
