@@ -83,18 +83,9 @@ fn is_tls_accept_failure(e: &LogEntry) -> bool {
 mod tests {
     use super::*;
 
-    const WINDOW: &str = "\
-2026-11-23 01:23:37.277 UTC [7801] LOG:  00000: connection received: host=127.0.0.1 port=37108
-2026-11-23 01:23:37.277 UTC [7801] LOCATION:  BackendInitialize, postmaster.c:4411
-2026-11-23 01:23:37.282 UTC [7801] LOG:  08P01: could not accept SSL connection: tlsv1 alert unknown ca
-2026-11-23 01:23:37.282 UTC [7801] LOCATION:  be_tls_open_server, be-secure-openssl.c:552
-2026-11-23 01:23:37.327 UTC [7803] FATAL:  28000: connection requires a valid client certificate
-2026-11-23 01:23:37.327 UTC [7803] LOCATION:  ClientAuthentication, auth.c:428
-";
-
     #[test]
     fn window_yields_alert_fatal_and_attempts() {
-        let ev = ServerEvidence::from_window(WINDOW, Some(7792));
+        let ev = ServerEvidence::from_window(crate::server::log::SAMPLE_WINDOW, Some(7792));
         assert_eq!(ev.alert_received, Some(48));
         assert!(ev.tls_accept_failed);
         assert_eq!(ev.backends, 2);

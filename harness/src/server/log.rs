@@ -81,11 +81,10 @@ pub fn report_lines(text: &str, earlier: &std::collections::BTreeSet<u32>) -> Ve
     out
 }
 
+/// A log window of two backends (a failed TLS accept, a FATAL), for tests here and in
+/// `crate::classify`.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const WINDOW: &str = "\
+pub(crate) const SAMPLE_WINDOW: &str = "\
 2026-11-23 01:23:37.277 UTC [7801] LOG:  00000: connection received: host=127.0.0.1 port=37108
 2026-11-23 01:23:37.277 UTC [7801] LOCATION:  BackendInitialize, postmaster.c:4411
 2026-11-23 01:23:37.282 UTC [7801] LOG:  08P01: could not accept SSL connection: tlsv1 alert unknown ca
@@ -94,9 +93,13 @@ mod tests {
 2026-11-23 01:23:37.327 UTC [7803] LOCATION:  ClientAuthentication, auth.c:428
 ";
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
     #[test]
     fn reports_carry_sqlstate_and_routine() {
-        let e = parse(WINDOW);
+        let e = parse(SAMPLE_WINDOW);
         assert_eq!(e.len(), 3);
         assert_eq!((e[2].sqlstate.as_deref(), e[2].routine.as_deref()), (Some("28000"), Some("ClientAuthentication")));
     }
@@ -104,9 +107,9 @@ mod tests {
     #[test]
     fn report_lines_leave_out_earlier_backends_and_the_prefix() {
         let earlier = [7801].into_iter().collect();
-        let lines = report_lines(WINDOW, &earlier);
+        let lines = report_lines(SAMPLE_WINDOW, &earlier);
         assert_eq!(lines, ["FATAL:  connection requires a valid client certificate"]);
-        let all = report_lines(WINDOW, &Default::default());
+        let all = report_lines(SAMPLE_WINDOW, &Default::default());
         assert_eq!(all.len(), 3);
         assert_eq!(all[1], "LOG:  could not accept SSL connection: tlsv1 alert unknown ca");
     }
