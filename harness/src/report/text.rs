@@ -203,3 +203,19 @@ pub fn major_differences(results: &[ScenarioResult]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::FailureClass;
+
+    #[test]
+    fn a_failure_says_what_decided_it_and_on_what() {
+        let mut o = Outcome::harness_failure(FailureClass::Timeout, "");
+        assert_eq!(describe(&o), "timeout (decided by harness on harness)");
+        if let Outcome::Failed(f) = &mut o {
+            (f.basis, f.side, f.sqlstate) = (Basis::Unrecorded, crate::outcome::Side::Server, Some("28000".into()));
+        }
+        assert_eq!(describe(&o), "timeout (decided by server, SQLSTATE 28000)");
+    }
+}
