@@ -161,7 +161,7 @@ fn select_shard(
     let Some(k) = a.shard else { return Ok(all) };
     let timings = a.shard_timings.as_deref().map(Report::load).transpose()?;
     let n = all.len();
-    let mine = shard::select(all, k, timings.as_ref());
+    let mine = shard::select(all, k, timings.as_ref().map(|r| r.results.as_slice()));
     eprintln!("shard {k}: {} of {n} scenarios", mine.len());
     Ok(mine)
 }

@@ -89,6 +89,7 @@ fn verdict(pki: &Pki, scratch: &Path, staple: Option<&str>, protocol: &str) -> R
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     match rt.block_on(RustClient.connect(&req)) {
         ClientReport::Connected(c) => panic!("s_server is no PostgreSQL, yet connected: {c:?}"),
+        ClientReport::PsqlFailed(stderr) => panic!("the Rust client reported psql's stderr: {stderr}"),
         ClientReport::Failed(f) => match f.ocsp {
             Some(v) => Err(v),
             None => {

@@ -104,6 +104,13 @@ ALERT_BY_REASON = {
 # TLS failures OpenSSL decides on the client side without an alert from the server: no version
 # both sides accept (the server picked one the client does not allow, or answered in another
 # version).
+# What asyncpg's "root certificate file ... does not exist" check is raised while handling.
+ROOT_FILE_MISSING = (FileNotFoundError, NotADirectoryError, apg_exc.ClientConfigurationError)
+
+# The evidence ``basis`` for a decision that rests on text: an exception's message, OpenSSL's
+# reason text, or a traceback's source line (docs/client-adapters.md).
+WORDING = "message-wording"
+
 LOCAL_PROTOCOL_REASONS = {"UNSUPPORTED_PROTOCOL", "WRONG_SSL_VERSION", "VERSION_TOO_LOW", "VERSION_TOO_HIGH"}
 # The client's own protocol bounds leave no version to offer (min above max): OpenSSL refuses
 # before sending anything, so this is a parameter problem, not a negotiation.
@@ -465,7 +472,7 @@ def is_server_error(exc: BaseException) -> bool:
 def ssl_symbol(exc: ssl.SSLError) -> Optional[str]:
     """OpenSSL's reason symbol: ``exc.reason``, else derived from OpenSSL's reason text
     ("[SSL] tlsv1 alert no application protocol (_ssl.c:...)") for symbols Python's table
-    lacks."""
+    lacks (see :func:`symbol_from_text`)."""
     if getattr(exc, "reason", None):
         return exc.reason
     text = str(exc)
@@ -475,8 +482,19 @@ def ssl_symbol(exc: ssl.SSLError) -> Optional[str]:
     return None
 
 
+def symbol_from_text(exc: ssl.SSLError) -> bool:
+    """Whether :func:`ssl_symbol` had to read OpenSSL's reason text (Python knows no symbol)."""
+    return not getattr(exc, "reason", None)
+
+
 def alert_of(exc: ssl.SSLError) -> Optional[int]:
     return ALERT_BY_REASON.get(ssl_symbol(exc) or "")
+
+
+def note_wording(ev: dict[str, Any], exc: ssl.SSLError) -> None:
+    """Marks the evidence as resting on message text when the reason symbol came from it."""
+    if symbol_from_text(exc):
+        ev["basis"] = WORDING
 
 
 def asyncpg_frame(exc: BaseException, function: str) -> Optional[traceback.FrameSummary]:
@@ -509,14 +527,16 @@ def contains_certificate(path: Any) -> bool:
         return False
 
 
-def local_class_of_setup_error(exc: BaseException) -> Optional[str]:
+def local_class_of_setup_error(exc: BaseException) -> Optional[tuple[str, Optional[str]]]:
     """The class of an error asyncpg raised while turning the DSN into parameters and an
-    SSLContext (connect_utils.py ``_parse_connect_dsn_and_args``), before any connection.
+    SSLContext (connect_utils.py ``_parse_connect_dsn_and_args``), before any connection, and
+    the evidence ``basis`` when it rests on text ("message-wording": the exception's message
+    or the traceback's source line); ``None`` as basis when the exception type decides.
 
     Decided by which of asyncpg's calls raised it:
     - ``ClientConfigurationError``: asyncpg rejected a parameter; its one file check, "root
       certificate file ... does not exist" (verify-ca/verify-full without a root file), is
-      root-cert-missing.
+      root-cert-missing: told apart by the error it was raised while handling, not its text.
     - ``ssl.load_verify_locations(cafile=sslrootcert)``: a missing/unreadable root file is
       root-cert-missing (asyncpg raises it for any sslmode >= require, where libpq only needs
       it for verify-ca/verify-full), an unparsable one client-config-invalid.
@@ -530,23 +550,28 @@ def local_class_of_setup_error(exc: BaseException) -> Optional[str]:
     - anything else raised there (a non-numeric port, ...): client-config-invalid.
     """
     if isinstance(exc, apg_exc.ClientConfigurationError):
-        if str(exc.args[0] if exc.args else "").startswith("root certificate file"):
-            return "root-cert-missing"
-        return "client-config-invalid"
+        # asyncpg raises its "root certificate file ... does not exist" check while handling
+        # the failed load of the root file (FileNotFoundError, NotADirectoryError) or its own
+        # "cannot determine location" error; its other configuration errors are raised with
+        # no such context (connect_utils.py 0.32, ``_parse_connect_dsn_and_args``).
+        if isinstance(exc.__context__, ROOT_FILE_MISSING):
+            return "root-cert-missing", None
+        return "client-config-invalid", None
     frame = asyncpg_frame(exc, "_parse_connect_dsn_and_args")
     if frame is None:
         return None
     line = frame.line or ""
     if "load_verify_locations" in line and "sslrootcert" in line:
-        return "root-cert-missing" if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError, NotADirectoryError)) else "client-config-invalid"
+        missing = isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError, NotADirectoryError))
+        return ("root-cert-missing" if missing else "client-config-invalid"), WORDING
     if "load_verify_locations" in line and "sslcrl" in line:
-        return "client-config-invalid"
+        return "client-config-invalid", WORDING
     if "load_cert_chain" in line or "sslcert" in line or "sslkey" in line:
         cert = asyncpg_locals(exc, "_parse_connect_dsn_and_args").get("sslcert")
         if cert is None or not os.path.isfile(os.fspath(cert)) or not contains_certificate(cert):
-            return "client-config-invalid"
-        return "client-key-unusable"
-    return "client-config-invalid"
+            return "client-config-invalid", WORDING
+        return "client-key-unusable", WORDING
+    return "client-config-invalid", None
 
 
 def evidence_of(exc: BaseException, attempts: list[Attempt], recovered: Optional[ssl.SSLError] = None) -> dict[str, Any]:
@@ -567,9 +592,11 @@ def evidence_of(exc: BaseException, attempts: list[Attempt], recovered: Optional
 
     # Decided before any connection: asyncpg's parameter parsing and SSLContext set-up.
     if not attempts:
-        local = local_class_of_setup_error(exc)
-        if local is not None:
-            ev["local"] = local
+        decided = local_class_of_setup_error(exc)
+        if decided is not None:
+            ev["local"], basis = decided
+            if basis is not None:
+                ev["basis"] = basis
             # OpenSSL's file errors name no file: say which asyncpg call raised.
             frame = asyncpg_frame(exc, "_parse_connect_dsn_and_args")
             if frame is not None and not isinstance(exc, apg_exc.ClientConfigurationError):
@@ -599,18 +626,22 @@ def evidence_of(exc: BaseException, attempts: list[Attempt], recovered: Optional
             alert = alert_of(e)
             if alert is not None:
                 ev["alert_received"] = alert
+                note_wording(ev, e)
                 return ev
             symbol = ssl_symbol(e)
             if symbol in LOCAL_PROTOCOL_REASONS:
                 ev["local"] = "protocol-version-mismatch"
+                note_wording(ev, e)
             elif symbol in LOCAL_CONFIG_REASONS:
                 ev["local"] = "client-config-invalid"
+                note_wording(ev, e)
             return ev
 
     if recovered is not None and any(isinstance(e, RESET_ERRORS) for e in chain):
         alert = alert_of(recovered)
         if alert is not None:
             ev["alert_received"] = alert
+            note_wording(ev, recovered)
             # Reported as if asyncpg had read the alert itself, so the detail does not depend
             # on which of the two racing paths this attempt took.
             ev["message"] = f"{describe(exc)} <- {describe(recovered)}"
@@ -621,6 +652,7 @@ def evidence_of(exc: BaseException, attempts: list[Attempt], recovered: Optional
     # signal: connect_utils.py TLSUpgradeProto.data_received).
     if type(exc) is ConnectionError and str(exc).endswith("rejected SSL upgrade"):
         ev["local"] = "ssl-not-supported"
+        ev["basis"] = WORDING
         return ev
 
     # Anything else (connection refused, reset without an alert, a closed connection): no

@@ -2,10 +2,12 @@
 //!
 //! An outcome is what a connection attempt ended as, seen from outside: connected (with what
 //! the *server* saw in `pg_stat_ssl`), failed with a [`FailureClass`], or skipped with a reason.
-//! Classes are decided from structured signals only (SQLSTATE and error routine, TLS alert
-//! numbers, OpenSSL verify codes, the harness's own evaluation of pg_hba); the raw message is
-//! kept as redacted `detail` and never decides a verdict. `docs/outcomes.md` is the user-facing
-//! description of every class; keep the two in sync.
+//! `crate::classify` decides the class, from structured signals where the client has them
+//! (SQLSTATE and error routine, TLS alert numbers, OpenSSL verify codes, OCSP verdicts, the
+//! harness's own evaluation of pg_hba) and from message wording where it has nothing else
+//! (psql prints only libpq's message text); every failure records which in its [`Basis`]. The
+//! raw message is kept as redacted `detail`. `docs/outcomes.md` is the user-facing description
+//! of every class and says, per client, what decides it; keep the two in sync.
 
 use std::fmt;
 
@@ -121,8 +123,97 @@ pub struct Failure {
     /// decided the failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ocsp: Option<OcspVerdict>,
-    /// The raw message(s), redacted; informative only.
+    /// What the class rests on. Reports show it; snapshots leave it out (see
+    /// [`without_basis`]). Absent in reports before schema 1.2, read as `unrecorded`.
+    #[serde(default, skip_serializing_if = "basis_hidden")]
+    pub basis: Basis,
+    /// The raw message(s), redacted; the class rests on it only when `basis` is
+    /// `message-wording`.
     pub detail: String,
+}
+
+/// The signal a failure's class rests on: the one rule of `crate::classify` that decided, and
+/// what that rule read. `docs/outcomes.md` lists, per class and client, which basis decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Basis {
+    /// The SQLSTATE (and reporting routine) of the server's error, from its ErrorResponse or
+    /// from the server log's `LOCATION:` line.
+    Sqlstate,
+    /// SQLSTATE 28000 told apart by the harness's evaluation of the pg_hba lines it wrote
+    /// (`crate::hba`): no line, a `reject` line, a line needing a certificate, the method.
+    HbaEvaluation,
+    /// A TLS alert number the client's TLS library reported as a code (OpenSSL's reason
+    /// 1000 + alert in the error queue, Python's reason symbol).
+    TlsAlert,
+    /// The OpenSSL verify result of the client's own certificate check.
+    VerifyCode,
+    /// The client's verdict on the OCSP staple, as a code ([`OcspVerdict`] from the openssl
+    /// crate's OCSP API).
+    OcspVerdict,
+    /// Structured server log evidence other than an error's SQLSTATE: a failed TLS accept
+    /// (08P01 from `be_tls_open_server`), how many backends took part.
+    ServerLog,
+    /// A check the client made itself and reported as a code or an error type (a parameter
+    /// it rejected, its key or file loading, its host name check, TLS refused with 'N').
+    ClientCheck,
+    /// Message text: psql's stderr (libpq's messages), a Display string, OpenSSL's reason
+    /// text (an alert's name), an exception's text or traceback line.
+    MessageWording,
+    /// The harness itself decided: its connect timeout ran out, the server did not start, a
+    /// step failed, a client could not be run.
+    Harness,
+    /// Read from a report written before the basis was recorded (schema 1.1 and older).
+    #[default]
+    Unrecorded,
+}
+
+impl Basis {
+    /// The kebab-case name it is serialized as.
+    pub fn name(self) -> &'static str {
+        match self {
+            Basis::Sqlstate => "sqlstate",
+            Basis::HbaEvaluation => "hba-evaluation",
+            Basis::TlsAlert => "tls-alert",
+            Basis::VerifyCode => "verify-code",
+            Basis::OcspVerdict => "ocsp-verdict",
+            Basis::ServerLog => "server-log",
+            Basis::ClientCheck => "client-check",
+            Basis::MessageWording => "message-wording",
+            Basis::Harness => "harness",
+            Basis::Unrecorded => "unrecorded",
+        }
+    }
+}
+
+impl fmt::Display for Basis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+thread_local! {
+    static WITHOUT_BASIS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with failures serialized without their `basis`: the snapshot form. A snapshot
+/// records what the server and the client did; the basis is the harness's reasoning about it,
+/// which changes when a rule moves from wording to a structured signal while the outcome
+/// stays, and is in every report. Serialization happens on the calling thread, so the flag is
+/// thread-local; it is restored when `f` panics too (a failed snapshot assertion).
+pub fn without_basis<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            WITHOUT_BASIS.with(|w| w.set(self.0));
+        }
+    }
+    let _restore = Restore(WITHOUT_BASIS.with(|w| w.replace(true)));
+    f()
+}
+
+fn basis_hidden(basis: &Basis) -> bool {
+    *basis == Basis::Unrecorded || WITHOUT_BASIS.with(|w| w.get())
 }
 
 /// Which side of the connection decided a failure.
@@ -296,6 +387,7 @@ impl Outcome {
             alert: None,
             verify_code: None,
             ocsp: None,
+            basis: Basis::Harness,
             detail: detail.into(),
         })
     }
@@ -303,7 +395,7 @@ impl Outcome {
 
 /// A client's verdict on the OCSP staple it required, as a code: the Rust client decides it
 /// with the openssl crate's OCSP API, libpq's is read from the stapling patch's message
-/// contract (`client/libpq_messages.rs`). The checks run in this order, first failure wins:
+/// contract (`classify/libpq_messages.rs`). The checks run in this order, first failure wins:
 /// staple present, parsable, successful, basic response, a root store and verified issuer,
 /// signature and responder (`OCSP_basic_verify`), a status for the leaf's SHA-1 CertID, the
 /// status, the times (`OCSP_check_validity` without leeway or maximum age).
@@ -377,86 +469,6 @@ impl OcspVerdict {
     }
 }
 
-/// TLS alert descriptions (RFC 8446 §6, RFC 5246 §7.2) by number, as OpenSSL names them in
-/// its reason strings ("sslv3 alert certificate revoked", "tlsv1 alert unknown ca", OpenSSL 4:
-/// "tls alert …"). The names are the protocol's, so they are stable where prefixes are not.
-pub const TLS_ALERTS: &[(u8, &str)] = &[
-    (10, "unexpected message"),
-    (20, "bad record mac"),
-    (40, "handshake failure"),
-    (42, "bad certificate"),
-    (43, "unsupported certificate"),
-    (44, "certificate revoked"),
-    (45, "certificate expired"),
-    (46, "certificate unknown"),
-    (47, "illegal parameter"),
-    (48, "unknown ca"),
-    (49, "access denied"),
-    (50, "decode error"),
-    (51, "decrypt error"),
-    (70, "protocol version"),
-    (71, "insufficient security"),
-    (80, "internal error"),
-    (86, "inappropriate fallback"),
-    (90, "user cancelled"),
-    (109, "missing extension"),
-    (110, "unsupported extension"),
-    (112, "unrecognized name"),
-    (113, "bad certificate status response"),
-    (116, "certificate required"),
-    (120, "no application protocol"),
-];
-
-/// Finds the alert number in an OpenSSL reason string for a received alert: "… alert
-/// <description>", or "tlsv1 unrecognized name", the one alert reason without the word.
-pub fn alert_from_reason(reason: &str) -> Option<u8> {
-    let reason = reason.trim().trim_end_matches('.');
-    TLS_ALERTS
-        .iter()
-        .find(|(_, name)| reason.ends_with(name) && (reason.contains("alert ") || *name == "unrecognized name"))
-        .map(|(n, _)| *n)
-}
-
-/// The class of a server certificate rejection, from the client's OpenSSL verify code.
-pub fn class_of_server_verify_code(code: i32) -> FailureClass {
-    match code {
-        // Chain building: unable to get issuer (2, 20), leaf signature (21), self-signed
-        // (18, 19), invalid CA (24), and CRL_CHECK_ALL without a CRL for some CA (3), which
-        // OpenSSL reports to the peer as unknown_ca too.
-        2 | 3 | 18 | 19 | 20 | 21 | 24 | 25 | 32 => FailureClass::ServerCertUntrusted,
-        23 => FailureClass::ServerCertRevoked,
-        10 => FailureClass::ServerCertExpired,
-        9 => FailureClass::ServerCertNotYetValid,
-        62 | 64 => FailureClass::HostnameMismatch,
-        _ => FailureClass::ServerCertRejected,
-    }
-}
-
-/// The class of a server certificate rejection, from the alert the client sent.
-pub fn class_of_server_cert_alert(alert: u8) -> FailureClass {
-    match alert {
-        48 => FailureClass::ServerCertUntrusted,
-        44 => FailureClass::ServerCertRevoked,
-        45 => FailureClass::ServerCertExpired,
-        _ => FailureClass::ServerCertRejected,
-    }
-}
-
-/// The class of an alert the server sent to the client during the handshake.
-pub fn class_of_server_alert(alert: u8) -> FailureClass {
-    match alert {
-        // The server only verifies client certificates, so certificate alerts are about the
-        // client's certificate (be-secure-openssl.c: verify_cb + SSL_VERIFY_PEER).
-        48 => FailureClass::ClientCertUntrusted,
-        44 => FailureClass::ClientCertRevoked,
-        45 => FailureClass::ClientCertExpired,
-        42 | 43 | 46 | 49 | 51 | 116 => FailureClass::ClientCertRejected,
-        70 | 71 => FailureClass::ProtocolVersionMismatch,
-        112 => FailureClass::SniUnrecognized,
-        _ => FailureClass::TlsHandshakeFailed,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,6 +479,31 @@ mod tests {
             assert_eq!(FailureClass::from_name(class.name()), Some(*class));
         }
         assert_eq!(FailureClass::from_name("connected"), None);
+    }
+
+    #[test]
+    fn basis_names_are_their_serde_names_and_stay_out_of_snapshots() {
+        use Basis::*;
+        let all = [
+            Sqlstate,
+            HbaEvaluation,
+            TlsAlert,
+            VerifyCode,
+            OcspVerdict,
+            ServerLog,
+            ClientCheck,
+            MessageWording,
+            Harness,
+            Unrecorded,
+        ];
+        for b in all {
+            assert_eq!(serde_json::to_string(&b).unwrap(), format!("\"{}\"", b.name()));
+        }
+        let o = Outcome::harness_failure(FailureClass::Timeout, "x");
+        assert!(serde_json::to_string(&o).unwrap().contains(r#""basis":"harness""#));
+        assert!(!without_basis(|| serde_json::to_string(&o).unwrap()).contains("basis"));
+        let old: Failure = serde_json::from_str(r#"{"class":"timeout","side":"harness","detail":""}"#).unwrap();
+        assert_eq!(old.basis, Unrecorded);
     }
 
     #[test]
@@ -489,15 +526,5 @@ mod tests {
         for v in all {
             assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{}\"", v.name()));
         }
-    }
-
-    #[test]
-    fn alert_names_from_openssl_reasons() {
-        assert_eq!(alert_from_reason("sslv3 alert certificate revoked"), Some(44));
-        assert_eq!(alert_from_reason("tlsv1 alert unknown ca"), Some(48));
-        assert_eq!(alert_from_reason("tls alert certificate expired"), Some(45));
-        assert_eq!(alert_from_reason("tlsv1 unrecognized name"), Some(112));
-        assert_eq!(alert_from_reason("unexpected message"), None);
-        assert_eq!(alert_from_reason("certificate verify failed"), None);
     }
 }

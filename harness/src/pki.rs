@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 
 use pgtls_certs::{GenerateOptions, Pki, PkiSpec};
 
-use crate::scenario::{FileRef, KeyFilePerms, SettingValue};
-use crate::server::{ConfValue, FileSource, ServerFile};
+use crate::scenario::{FileOwner, FileRef, KeyFilePerms, SettingValue};
 
 /// A generated PKI.
 pub struct Materialized {
@@ -96,4 +95,59 @@ fn server_file_name(r: &FileRef) -> String {
         FileRef::Ocsp(name) => format!("{name}.resp"),
         _ => "unused".into(),
     }
+}
+
+// ---- What the server is given: files and setting values, placed by a backend ----------
+
+/// A setting's value before the backend places files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfValue {
+    Literal(String),
+    /// A file (or directory) from `ServerConfig::files`, by name.
+    File(String),
+    /// A path that does not exist.
+    Missing(String),
+    /// An extra file (`ServerConfig::extra_files`), by name.
+    Extra(String),
+}
+
+/// Where a backend keeps TLS files and extra files, for rendering paths.
+pub struct Paths<'a> {
+    pub files: &'a dyn Fn(&str) -> String,
+    pub extra: &'a dyn Fn(&str) -> String,
+}
+
+impl ConfValue {
+    /// The value as the server should read it.
+    pub fn render(&self, paths: &Paths) -> String {
+        match self {
+            ConfValue::Literal(s) => s.clone(),
+            ConfValue::File(name) => (paths.files)(name),
+            ConfValue::Missing(name) => (paths.files)(&format!("missing-{name}")),
+            ConfValue::Extra(name) => (paths.extra)(name),
+        }
+    }
+}
+
+/// An extra file's text with its placeholders rendered.
+pub fn render_text(pieces: &[ConfValue], paths: &Paths) -> String {
+    pieces.iter().map(|p| p.render(paths)).collect()
+}
+
+/// A TLS file for the server.
+#[derive(Debug, Clone)]
+pub struct ServerFile {
+    pub name: String,
+    pub source: FileSource,
+    pub mode: u32,
+    pub owner: FileOwner,
+    pub group: FileOwner,
+}
+
+#[derive(Debug, Clone)]
+pub enum FileSource {
+    /// These files concatenated.
+    Concat(Vec<PathBuf>),
+    /// A directory copied as is.
+    Dir(PathBuf),
 }

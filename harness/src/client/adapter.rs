@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
 use super::{Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, parse_session};
-use crate::outcome::{CancelOutcome, Connected, FailureClass, QueryOutcome};
+use crate::outcome::{CancelOutcome, Connected, QueryOutcome};
 
 /// Protocol version written in every request.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -341,13 +341,7 @@ impl Client for AdapterClient {
 
     fn connect<'a>(&'a self, req: &'a ConnectRequest) -> BoxFuture<'a, ClientReport> {
         Box::pin(async move {
-            self.run(req).await.unwrap_or_else(|message| {
-                ClientReport::Failed(ClientFailure {
-                    local: Some(FailureClass::Unclassified),
-                    message,
-                    ..ClientFailure::default()
-                })
-            })
+            self.run(req).await.unwrap_or_else(|message| ClientReport::Failed(ClientFailure::harness(message)))
         })
     }
 }

@@ -24,9 +24,7 @@ use futures_util::future::BoxFuture;
 
 pub use crate::server::psql::{Launch, PsqlLauncher, RemotePsql, RemoteRun, RunOutput};
 
-use super::{
-    Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, libpq_messages, parse_session,
-};
+use super::{Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, parse_session};
 use crate::outcome::{CancelOutcome, FailureClass, QueryOutcome};
 use crate::scenario::PgVersion;
 
@@ -231,11 +229,7 @@ impl Client for LibpqClient {
         Box::pin(async move {
             match self.run(req).await {
                 Ok(report) => report,
-                Err(message) => ClientReport::Failed(ClientFailure {
-                    local: Some(FailureClass::Unclassified),
-                    message,
-                    ..ClientFailure::default()
-                }),
+                Err(message) => ClientReport::Failed(ClientFailure::harness(message)),
             }
         })
     }
@@ -435,12 +429,8 @@ impl LibpqClient {
                 }
                 ClientReport::Connected(c)
             }
-            Some(Err(m)) if ok => ClientReport::Failed(ClientFailure {
-                local: Some(FailureClass::Unclassified),
-                message: m,
-                ..ClientFailure::default()
-            }),
-            _ => ClientReport::Failed(libpq_messages::evidence(stderr)),
+            Some(Err(m)) if ok => ClientReport::Failed(ClientFailure::harness(m)),
+            _ => ClientReport::PsqlFailed(stderr.to_owned()),
         }
     }
 }

@@ -1,16 +1,14 @@
 //! Clients: implementations of libpq's connection semantics the harness drives.
 //!
 //! Each client takes the same resolved libpq keywords ([`ConnectRequest`]) and reports what it
-//! saw as structured evidence ([`ClientReport`]); [`classify`] turns that, together with the
-//! server log, into one [`crate::outcome::Outcome`] shape whatever the client. A client declares
+//! saw as structured evidence ([`ClientReport`]); `crate::classify` turns that, together with
+//! the server log, into one [`crate::outcome::Outcome`] shape whatever the client. A client declares
 //! which keywords it supports; a case using an unsupported one is skipped for that client with
 //! the reason, never silently passed. Adding a client means one new file implementing
 //! [`Client`] plus one line in [`crate::runner`].
 
 pub mod adapter;
-pub mod classify;
 pub mod libpq;
-mod libpq_messages;
 pub mod rust;
 
 use std::path::PathBuf;
@@ -19,7 +17,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 
-use crate::outcome::{ClientCert, Connected, FailureClass, OcspVerdict};
+use crate::outcome::{Basis, ClientCert, Connected, FailureClass, OcspVerdict};
 
 /// One connection attempt's parameters: libpq keywords with files resolved to paths.
 #[derive(Debug, Clone)]
@@ -84,6 +82,9 @@ pub trait Client: Send + Sync {
 pub enum ClientReport {
     Connected(Connected),
     Failed(ClientFailure),
+    /// Failed, and all the client can show is libpq's message as psql printed it (its
+    /// stderr); `crate::classify::psql_evidence` reads the evidence out of it.
+    PsqlFailed(String),
 }
 
 /// Evidence of a failed attempt, as structured as the client can make it. Adapters send it
@@ -110,7 +111,11 @@ pub struct ClientFailure {
     /// The connection was reset or closed without a TLS alert or server error: the server
     /// log may know why.
     pub reset: bool,
-    /// The raw message; informative only.
+    /// How the client arrived at the field that decides, when that is not the field's own
+    /// structure: `message-wording` when it matched a message's text, `client-check` for a
+    /// class it decided from an error type. Absent: the field is a code the client was given.
+    pub basis: Option<Basis>,
+    /// The raw message; it decides nothing unless `basis` says `message-wording`.
     pub message: String,
 }
 
@@ -125,6 +130,19 @@ pub const CANCEL_INTERVAL: Duration = Duration::from_millis(150);
 
 /// Most cancel requests a client sends before it gives up on the query.
 pub const MAX_CANCEL_REQUESTS: u32 = 20;
+
+impl ClientFailure {
+    /// The harness could not run the client or read its answer: `unclassified`, decided by
+    /// the harness.
+    pub fn harness(message: String) -> ClientFailure {
+        ClientFailure {
+            local: Some(FailureClass::Unclassified),
+            basis: Some(Basis::Harness),
+            message,
+            ..ClientFailure::default()
+        }
+    }
+}
 
 /// The query every client runs after connecting, so all report what the *server* saw.
 /// `row_to_json` keeps it independent of `pg_stat_ssl`'s column set, which changed in 12/14.

@@ -18,8 +18,9 @@ use crate::server::ServerInfo;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The minor version this build writes: a minor adds optional fields a reader of an older
-/// minor ignores, so readers accept any minor of [`SCHEMA_VERSION`]. 1 added `agreement`.
-pub const SCHEMA_MINOR: u32 = 1;
+/// minor ignores, so readers accept any minor of [`SCHEMA_VERSION`]. 1 added `agreement`;
+/// 2 a failure's `basis`.
+pub const SCHEMA_MINOR: u32 = 2;
 
 /// One run (or several merged): metadata, then every scenario result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

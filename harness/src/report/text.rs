@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
-use crate::outcome::Outcome;
+use crate::outcome::{Basis, Outcome};
 use crate::runner::{ScenarioResult, Verdict};
 
 /// Totals over client results: (passed, failed, skipped); known divergences count as passed.
@@ -94,6 +94,9 @@ pub fn describe(o: &Outcome) -> String {
         }
         Outcome::Failed(f) => {
             let mut s = format!("{} (decided by {:?}", f.class, f.side).to_lowercase();
+            if f.basis != Basis::Unrecorded {
+                s.push_str(&format!(" on {}", f.basis));
+            }
             if let Some(st) = &f.sqlstate {
                 s.push_str(&format!(", SQLSTATE {st}"));
             }
@@ -208,4 +211,20 @@ pub fn major_differences(results: &[ScenarioResult]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::FailureClass;
+
+    #[test]
+    fn a_failure_says_what_decided_it_and_on_what() {
+        let mut o = Outcome::harness_failure(FailureClass::Timeout, "");
+        assert_eq!(describe(&o), "timeout (decided by harness on harness)");
+        if let Outcome::Failed(f) = &mut o {
+            (f.basis, f.side, f.sqlstate) = (Basis::Unrecorded, crate::outcome::Side::Server, Some("28000".into()));
+        }
+        assert_eq!(describe(&o), "timeout (decided by server, SQLSTATE 28000)");
+    }
 }

@@ -115,7 +115,7 @@ fn expectation(o: &Outcome) -> Expectation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::{ClientCert, Connected, Failure, Side};
+    use crate::outcome::{Basis, ClientCert, Connected, Failure, Side};
 
     #[test]
     fn a_connection_expects_what_the_server_saw_and_a_failure_its_class() {
@@ -138,6 +138,7 @@ mod tests {
             alert: None,
             verify_code: None,
             ocsp: None,
+            basis: Basis::HbaEvaluation,
             detail: String::new(),
         };
         let mut judge = Judge::Pending;

@@ -13,13 +13,12 @@ use super::reference::{self, Judge};
 use super::relay::Relay;
 use super::state::{CasePlan, ConfigState, plan};
 use super::{CaseResult, ClientResult, RunContext, ScenarioResult, Target, Timings, Verdict};
+use crate::classify::{HbaContext, ServerEvidence, classify_attempt, psql_evidence};
 use crate::cleanup::Scratch;
-use crate::client::classify::{HbaContext, classify};
 use crate::client::{Client, ClientReport, ConnectRequest, Support};
-use crate::outcome::{Failure, FailureClass, Outcome, Side};
+use crate::outcome::{Basis, Failure, FailureClass, Outcome, Side};
 use crate::pki::Materialized;
 use crate::scenario::{Case, Expectation, FileRefOr, PgVersion, Requires, Scenario, SettingValue, Step};
-use crate::server::log::ServerEvidence;
 use crate::server::{Backend, Bootstrap, Instance, ServerConfig, ServerInfo, StartFailure};
 
 /// The `host` value that names the server's Unix socket directory.
@@ -345,16 +344,10 @@ impl Session {
                 return Outcome::Connected(c);
             }
             ClientReport::Failed(f) => f,
+            ClientReport::PsqlFailed(stderr) => psql_evidence(&stderr),
         };
         let needs_alert = (failure.server_cert_rejected && failure.verify_code.is_none()) || failure.reset;
         let ev = self.evidence(offset, needs_alert).await;
-        let mut failure = failure;
-        if failure.tls.is_none() {
-            failure.tls = Some(infer_tls(&req, &ev, self.state.ssl_on()));
-        }
-        if direct_tls_refused(&req, &failure, &ev) {
-            failure.local = Some(FailureClass::SslNotSupported);
-        }
         let user = req.get("user").unwrap_or("postgres");
         let hba = HbaContext {
             lines: &self.state.hba,
@@ -367,7 +360,8 @@ impl Session {
                 _ => Some(self.instance.endpoint().addr),
             },
         };
-        Outcome::Failed(redact_failure(classify(&failure, &ev, &hba), self.scratch.path()))
+        let failure = classify_attempt(failure, &req, &ev, self.state.ssl_on(), &hba);
+        Outcome::Failed(redact_failure(failure, self.scratch.path()))
     }
 
     /// For a case with a cancel action over TCP, a [`Relay`] in front of the server that the
@@ -527,39 +521,6 @@ impl Session {
     }
 }
 
-/// Whether a client that does not say (libpq) made its last attempt over TLS: from its
-/// `sslmode`, how many backends the server started (one per attempt), and whether the server
-/// has TLS on. libpq's fallbacks: `allow` retries over TLS, `prefer` retries in plaintext.
-fn infer_tls(req: &ConnectRequest, ev: &ServerEvidence, server_ssl: bool) -> bool {
-    if req.get("sslnegotiation") == Some("direct") {
-        return true;
-    }
-    let default = if req.get("sslrootcert") == Some("system") { "verify-full" } else { "prefer" };
-    match req.get("sslmode").unwrap_or(default) {
-        "disable" => false,
-        "allow" => ev.backends >= 2,
-        "prefer" => ev.backends < 2 && server_ssl,
-        _ => true,
-    }
-}
-
-/// With `sslnegotiation=direct` the server must answer the ClientHello with TLS. A backend
-/// that took the connection and closed it without an alert, an error or a failed TLS accept
-/// refused TLS (ssl=off on 17+, or a server before 17 reading the ClientHello as a startup
-/// packet), whatever the client made of the closed socket (EOF or reset).
-fn direct_tls_refused(req: &ConnectRequest, f: &crate::client::ClientFailure, ev: &ServerEvidence) -> bool {
-    req.get("sslnegotiation") == Some("direct")
-        && ev.backends > 0
-        && f.local.is_none()
-        && f.alert_received.is_none()
-        && f.verify_code.is_none()
-        && !f.server_cert_rejected
-        && f.sqlstate.is_none()
-        && !f.timed_out
-        && !ev.tls_accept_failed
-        && ev.fatal.as_ref().is_none_or(|e| e.sqlstate.as_deref() == Some("08P01"))
-}
-
 fn unsupported(client: &dyn Client, req: &ConnectRequest) -> Option<String> {
     if req.get("host") == Some(SOCKET_HOST) {
         return Some(
@@ -598,6 +559,7 @@ fn start_failure_outcome(f: &StartFailure) -> Outcome {
         alert: None,
         verify_code: None,
         ocsp: None,
+        basis: Basis::Harness,
         detail,
     })
 }

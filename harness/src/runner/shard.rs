@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::report::Report;
+use super::ScenarioResult;
 use crate::scenario::{Scenario, Step};
 
 /// Shard `index` (1-based) of `total`.
@@ -47,8 +47,9 @@ impl fmt::Display for Shard {
     }
 }
 
-/// The scenarios of `shard`, in their original order.
-pub fn select(scenarios: Vec<Scenario>, shard: Shard, timings: Option<&Report>) -> Vec<Scenario> {
+/// The scenarios of `shard`, in their original order; `timings` are the results of an
+/// earlier run (a JSON report's `results`).
+pub fn select(scenarios: Vec<Scenario>, shard: Shard, timings: Option<&[ScenarioResult]>) -> Vec<Scenario> {
     let costs = costs(&scenarios, timings);
     let owner = partition(&scenarios, &costs, shard.total);
     scenarios.into_iter().zip(owner).filter(|(_, k)| *k == shard.index).map(|(s, _)| s).collect()
@@ -70,10 +71,10 @@ pub fn partition(scenarios: &[Scenario], costs: &[f64], total: usize) -> Vec<usi
 
 /// Each scenario's cost in milliseconds: recorded in `timings` (summed over its servers), or
 /// estimated and scaled to the recorded ones.
-pub fn costs(scenarios: &[Scenario], timings: Option<&Report>) -> Vec<f64> {
-    let recorded: BTreeMap<&str, f64> = timings.map_or_else(BTreeMap::new, |r| {
+pub fn costs(scenarios: &[Scenario], timings: Option<&[ScenarioResult]>) -> Vec<f64> {
+    let recorded: BTreeMap<&str, f64> = timings.map_or_else(BTreeMap::new, |results| {
         let mut m = BTreeMap::new();
-        for res in &r.results {
+        for res in results {
             *m.entry(res.scenario.as_str()).or_insert(0.0) += res.timings.total_ms as f64;
         }
         m
@@ -147,12 +148,12 @@ mod tests {
     #[test]
     fn recorded_timings_win_and_scale_the_estimates_of_the_rest() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/report-v1.json");
-        let report = Report::load(&path).unwrap();
+        let report = crate::report::Report::load(&path).unwrap();
         let mut s = scenarios(2);
         s[0].name = "docs/manual-crl".into();
         let recorded: f64 =
             report.results.iter().filter(|r| r.scenario == "docs/manual-crl").map(|r| r.timings.total_ms as f64).sum();
-        let c = costs(&s, Some(&report));
+        let c = costs(&s, Some(&report.results));
         assert_eq!(c[0], recorded);
         // s[1] has the same file shape as s[0], so the same scaled estimate.
         assert_eq!(c[1], estimate(&s[1]) * recorded / estimate(&s[0]));

@@ -1,10 +1,9 @@
-//! Reads the server log the harness configured, and extracts structured evidence from it.
+//! Reads the server log the harness configured into reports.
 //!
 //! The harness owns the log format: `log_line_prefix = '%m [%p] '`, `lc_messages = 'C'` and
 //! `log_error_verbosity = verbose`, so every report carries its SQLSTATE and a `LOCATION:` line
-//! naming the C routine. Evidence is taken from those fields, not from message wording. The one
-//! exception is the TLS alert a client sent: the server logs OpenSSL's reason string, whose
-//! tail is the alert's protocol name ([`crate::outcome::alert_from_reason`]).
+//! naming the C routine. What a window of reports says about one connection attempt is
+//! classification's business (`crate::classify::evidence`).
 
 use std::sync::OnceLock;
 
@@ -82,84 +81,10 @@ pub fn report_lines(text: &str, earlier: &std::collections::BTreeSet<u32>) -> Ve
     out
 }
 
-/// What the server log says about one connection attempt.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ServerEvidence {
-    /// The FATAL the backend that started last reported (the client's last try), if any.
-    pub fatal: Option<LogEntry>,
-    /// A TLS alert the server received from the client during the handshake.
-    pub alert_received: Option<u8>,
-    /// The server's own TLS accept failed (e.g. it rejected the client certificate).
-    pub tls_accept_failed: bool,
-    /// The message of that failure.
-    pub tls_accept_message: Option<String>,
-    /// Backends that took part: one per connection attempt the client made.
-    pub backends: usize,
-    /// The window's reports, one line each, for failure details.
-    pub lines: Vec<String>,
-}
-
-impl ServerEvidence {
-    /// Evidence from the reports logged during one attempt. `postmaster` is excluded.
-    pub fn from_window(text: &str, postmaster: Option<u32>) -> ServerEvidence {
-        Self::from_window_excluding(text, postmaster, &std::collections::BTreeSet::new())
-    }
-
-    /// As [`Self::from_window`], ignoring backends that belong to earlier attempts.
-    pub fn from_window_excluding(
-        text: &str,
-        postmaster: Option<u32>,
-        earlier: &std::collections::BTreeSet<u32>,
-    ) -> ServerEvidence {
-        let entries: Vec<LogEntry> = parse(text).into_iter().filter(|e| !earlier.contains(&e.pid)).collect();
-        let mut ev = ServerEvidence::default();
-        let mut pids = std::collections::BTreeSet::new();
-        // Backends in the order they started (a backend's first line is its "connection
-        // received"; a late line of an earlier backend must not make it look last).
-        let mut started: Vec<u32> = Vec::new();
-        let mut fatal_of: std::collections::BTreeMap<u32, LogEntry> = std::collections::BTreeMap::new();
-        for e in &entries {
-            if Some(e.pid) != postmaster {
-                pids.insert(e.pid);
-                if !started.contains(&e.pid) {
-                    started.push(e.pid);
-                }
-            }
-            ev.lines.push(format!("{}:  {}", e.severity, e.message));
-            if e.severity == "FATAL" {
-                ev.fatal = Some(e.clone());
-                fatal_of.insert(e.pid, e.clone());
-            }
-            if is_tls_accept_failure(e) {
-                ev.tls_accept_failed = true;
-                ev.tls_accept_message = Some(e.message.clone());
-                if let Some(alert) = crate::outcome::alert_from_reason(&e.message) {
-                    ev.alert_received = Some(alert);
-                }
-            }
-        }
-        ev.backends = pids.len();
-        // The client's last try decides: an earlier backend's FATAL (sslmode=allow's
-        // plaintext try before its TLS retry) is not this attempt's outcome. A backend logs
-        // its FATAL before the client can read it, so a last backend without one has none.
-        if let Some(last) = started.last() {
-            ev.fatal = fatal_of.get(last).cloned();
-        }
-        ev
-    }
-}
-
-/// be-secure-openssl.c: `ereport(COMMERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION),
-/// errmsg("could not accept SSL connection: %s", ...)))` from `be_tls_open_server`.
-fn is_tls_accept_failure(e: &LogEntry) -> bool {
-    e.sqlstate.as_deref() == Some("08P01") && e.routine.as_deref() == Some("be_tls_open_server")
-}
-
+/// A log window of two backends (a failed TLS accept, a FATAL), for tests here and in
+/// `crate::classify`.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const WINDOW: &str = "\
+pub(crate) const SAMPLE_WINDOW: &str = "\
 2026-11-23 01:23:37.277 UTC [7801] LOG:  00000: connection received: host=127.0.0.1 port=37108
 2026-11-23 01:23:37.277 UTC [7801] LOCATION:  BackendInitialize, postmaster.c:4411
 2026-11-23 01:23:37.282 UTC [7801] LOG:  08P01: could not accept SSL connection: tlsv1 alert unknown ca
@@ -168,52 +93,25 @@ mod tests {
 2026-11-23 01:23:37.327 UTC [7803] LOCATION:  ClientAuthentication, auth.c:428
 ";
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
     #[test]
-    fn window_yields_alert_fatal_and_attempts() {
-        let ev = ServerEvidence::from_window(WINDOW, Some(7792));
-        assert_eq!(ev.alert_received, Some(48));
-        assert!(ev.tls_accept_failed);
-        assert_eq!(ev.backends, 2);
-        let fatal = ev.fatal.unwrap();
-        assert_eq!(fatal.sqlstate.as_deref(), Some("28000"));
-        assert_eq!(fatal.routine.as_deref(), Some("ClientAuthentication"));
+    fn reports_carry_sqlstate_and_routine() {
+        let e = parse(SAMPLE_WINDOW);
+        assert_eq!(e.len(), 3);
+        assert_eq!((e[2].sqlstate.as_deref(), e[2].routine.as_deref()), (Some("28000"), Some("ClientAuthentication")));
     }
 
     #[test]
     fn report_lines_leave_out_earlier_backends_and_the_prefix() {
         let earlier = [7801].into_iter().collect();
-        let lines = report_lines(WINDOW, &earlier);
+        let lines = report_lines(SAMPLE_WINDOW, &earlier);
         assert_eq!(lines, ["FATAL:  connection requires a valid client certificate"]);
-        let all = report_lines(WINDOW, &Default::default());
+        let all = report_lines(SAMPLE_WINDOW, &Default::default());
         assert_eq!(all.len(), 3);
         assert_eq!(all[1], "LOG:  could not accept SSL connection: tlsv1 alert unknown ca");
-    }
-
-    #[test]
-    fn only_the_last_started_backend_reports_the_fatal() {
-        // sslmode=allow: plaintext rejected, then the TLS retry's accept fails.
-        let allow = "\
-2026-11-23 01:23:37.277 UTC [7801] LOG:  00000: connection received: host=127.0.0.1 port=1
-2026-11-23 01:23:37.278 UTC [7801] FATAL:  28000: no pg_hba.conf entry for host \"127.0.0.1\", no encryption
-2026-11-23 01:23:37.278 UTC [7801] LOCATION:  ClientAuthentication, auth.c:548
-2026-11-23 01:23:37.280 UTC [7802] LOG:  00000: connection received: host=127.0.0.1 port=2
-2026-11-23 01:23:37.282 UTC [7802] LOG:  08P01: could not accept SSL connection: certificate verify failed
-2026-11-23 01:23:37.282 UTC [7802] LOCATION:  be_tls_open_server, be-secure-openssl.c:552
-";
-        let ev = ServerEvidence::from_window(allow, None);
-        assert!(ev.tls_accept_failed && ev.fatal.is_none(), "{ev:?}");
-        // sslmode=prefer: the TLS try's accept failure is logged after the plaintext retry's
-        // FATAL; that late line does not make the first backend the last.
-        let prefer = "\
-2026-11-23 01:23:37.277 UTC [7801] LOG:  00000: connection received: host=127.0.0.1 port=1
-2026-11-23 01:23:37.280 UTC [7802] LOG:  00000: connection received: host=127.0.0.1 port=2
-2026-11-23 01:23:37.281 UTC [7802] FATAL:  28000: no pg_hba.conf entry for host \"127.0.0.1\", no encryption
-2026-11-23 01:23:37.281 UTC [7802] LOCATION:  ClientAuthentication, auth.c:548
-2026-11-23 01:23:37.282 UTC [7801] LOG:  08P01: could not accept SSL connection: tlsv1 alert unknown ca
-2026-11-23 01:23:37.282 UTC [7801] LOCATION:  be_tls_open_server, be-secure-openssl.c:552
-";
-        let ev = ServerEvidence::from_window(prefer, None);
-        assert_eq!(ev.fatal.map(|f| f.pid), Some(7802));
     }
 
     #[test]

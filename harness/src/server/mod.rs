@@ -6,9 +6,10 @@
 //! and render paths themselves, so the runner never hard-codes a path or an image tag. Adding a
 //! backend means one new file implementing these two traits plus one line in [`crate::runner`].
 
+pub use crate::pki::{ConfValue, FileSource, Paths, ServerFile, render_text};
+
 pub mod docker;
 pub mod embedded;
-pub mod hba;
 pub mod log;
 pub mod native;
 pub mod process;
@@ -188,59 +189,6 @@ pub struct ServerConfig {
     /// Other files written next to the configuration (scenario `files`); their text is
     /// rendered like setting values, so placeholders become paths.
     pub extra_files: Vec<(String, Vec<ConfValue>)>,
-}
-
-/// A setting's value before the backend places files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfValue {
-    Literal(String),
-    /// A file (or directory) from `ServerConfig::files`, by name.
-    File(String),
-    /// A path that does not exist.
-    Missing(String),
-    /// An extra file (`ServerConfig::extra_files`), by name.
-    Extra(String),
-}
-
-/// Where a backend keeps TLS files and extra files, for rendering paths.
-pub struct Paths<'a> {
-    pub files: &'a dyn Fn(&str) -> String,
-    pub extra: &'a dyn Fn(&str) -> String,
-}
-
-impl ConfValue {
-    /// The value as the server should read it.
-    pub fn render(&self, paths: &Paths) -> String {
-        match self {
-            ConfValue::Literal(s) => s.clone(),
-            ConfValue::File(name) => (paths.files)(name),
-            ConfValue::Missing(name) => (paths.files)(&format!("missing-{name}")),
-            ConfValue::Extra(name) => (paths.extra)(name),
-        }
-    }
-}
-
-/// An extra file's text with its placeholders rendered.
-pub fn render_text(pieces: &[ConfValue], paths: &Paths) -> String {
-    pieces.iter().map(|p| p.render(paths)).collect()
-}
-
-/// A TLS file for the server.
-#[derive(Debug, Clone)]
-pub struct ServerFile {
-    pub name: String,
-    pub source: FileSource,
-    pub mode: u32,
-    pub owner: FileOwner,
-    pub group: FileOwner,
-}
-
-#[derive(Debug, Clone)]
-pub enum FileSource {
-    /// These files concatenated.
-    Concat(Vec<PathBuf>),
-    /// A directory copied as is.
-    Dir(PathBuf),
 }
 
 /// Why a server did not start.

@@ -28,7 +28,7 @@ use super::{
     CANCEL_INTERVAL, CANCEL_QUERY, Client, ClientFailure, ClientReport, ConnectRequest, MAX_CANCEL_REQUESTS,
     SESSION_QUERY, Support, parse_session,
 };
-use crate::outcome::{CancelOutcome, Connected, FailureClass, QueryOutcome};
+use crate::outcome::{Basis, CancelOutcome, Connected, FailureClass, QueryOutcome};
 
 pub use self::names::{NameCheck, check as check_host_name};
 pub use self::ocsp::{Peer as OcspPeer, judge_response as judge_ocsp_response};
@@ -324,9 +324,11 @@ fn evidence(e: &tokio_postgres::Error, s: &Settings, mode: Mode, started: bool, 
         // The server asked for a password and none was given: libpq's
         // "fe_sendauth: no password supplied".
         f.local = Some(FailureClass::PasswordAuthFailed);
+        f.basis = Some(Basis::MessageWording);
         f.message = format!("{e}: {source}");
     } else if f.message == "authentication error" && s.channel_binding == settings::ChannelBindingMode::Require {
         f.local = Some(FailureClass::ChannelBindingFailed);
+        f.basis = Some(Basis::MessageWording);
         f.message = format!("{e}: {}", e.source().map(|x| x.to_string()).unwrap_or_default());
     } else if let Some(src) = e.source() {
         f.message = format!("{e}: {src}");

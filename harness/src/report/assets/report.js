@@ -38,6 +38,7 @@
     }
     if (o.outcome === "failed") {
       var s = o["class"] + " (decided by " + o.side;
+      if (o.basis) { s += " on " + o.basis; }
       if (o.sqlstate) { s += ", SQLSTATE " + o.sqlstate; }
       if (o.alert !== undefined && o.alert !== null) { s += ", alert " + o.alert; }
       if (o.verify_code !== undefined && o.verify_code !== null) { s += ", verify code " + o.verify_code; }
@@ -338,7 +339,7 @@
   function outcomeFacts(o) {
     var keys = o.outcome === "connected"
       ? ["ssl", "protocol", "cipher", "user"]
-      : o.outcome === "failed" ? ["class", "side", "sqlstate", "alert", "verify_code"] : ["reason"];
+      : o.outcome === "failed" ? ["class", "side", "basis", "sqlstate", "alert", "verify_code", "ocsp"] : ["reason"];
     var facts = [["outcome", className(o)]];
     keys.forEach(function (k) { if (o[k] !== undefined && o[k] !== null && k !== "class") { facts.push([k, String(o[k])]); } });
     if (o.client_cert) {

@@ -356,7 +356,7 @@ fn render_hba(lines: &[String]) -> String {
     // scenario's lines, as on the native backend.
     let mut out = format!("# written by pgtls\nlocal all postgres trust\nhost all {ADMIN_ROLE} all trust\n");
     for l in lines {
-        out.push_str(&crate::server::hba::widen_loopback(l));
+        out.push_str(&crate::hba::widen_loopback(l));
         out.push('\n');
     }
     out

@@ -1,5 +1,8 @@
 //! Evaluates the scenario's pg_hba lines for a connection, the way the server does.
 //!
+//! Below both the server (which renders the lines) and classification (which splits SQLSTATE
+//! 28000 by the line the connection matched).
+//!
 //! SQLSTATE 28000 covers "no pg_hba.conf entry", "pg_hba.conf rejects connection" and
 //! "connection requires a valid client certificate" alike, and the server sends no finer code.
 //! The harness wrote the pg_hba file itself, so instead of reading the message it finds the

@@ -1,4 +1,12 @@
-//! Turns a client's evidence and the server log into a [`Failure`] with one class.
+//! Classification: a client's evidence and the server log in, a [`Failure`] with one class and
+//! its [`Basis`] out. Every rule that decides a class lives below this module.
+//!
+//! - [`libpq_messages`]: psql's stderr read into evidence (libpq prints only message text);
+//! - [`evidence`]: what the server log says about one attempt;
+//! - [`tls`]: TLS alerts and OpenSSL verify codes and the classes they stand for;
+//! - here: the evidence libpq does not give (did its last try use TLS; did the server refuse
+//!   direct TLS), then the rules below. pg_hba is evaluated by `crate::hba`, which the server
+//!   uses too.
 //!
 //! The rules, in order (first match wins):
 //! 1. the attempt timed out → `timeout`;
@@ -13,16 +21,24 @@
 //! 6. the server logged a rejected TLS accept without the client seeing an alert →
 //!    `client-cert-rejected`;
 //! 7. otherwise `connection-failed` when nothing answered, else `unclassified`.
+//!
+//! Each rule sets the failure's basis: the signal it read (a verify code, an alert number, a
+//! SQLSTATE, …), or, where the client arrived at its evidence by matching text
+//! ([`ClientFailure::basis`]), `message-wording`.
+
+pub mod evidence;
+pub mod libpq_messages;
+pub mod tls;
 
 use std::net::IpAddr;
 
-use super::ClientFailure;
-use crate::outcome::{
-    Failure, FailureClass, Side, class_of_server_alert, class_of_server_cert_alert, class_of_server_verify_code,
-};
+pub use self::evidence::ServerEvidence;
+pub use self::libpq_messages::evidence as psql_evidence;
+use self::tls::{class_of_server_alert, class_of_server_cert_alert, class_of_server_verify_code};
+use crate::client::{ClientFailure, ConnectRequest};
+use crate::hba::{self, HbaMatch, HbaQuery};
+use crate::outcome::{Basis, Failure, FailureClass, Side};
 use crate::scenario::Role;
-use crate::server::hba::{self, HbaMatch, HbaQuery};
-use crate::server::log::ServerEvidence;
 
 /// What the classifier needs to know about the connection's pg_hba context.
 pub struct HbaContext<'a> {
@@ -34,12 +50,35 @@ pub struct HbaContext<'a> {
     pub addr: Option<IpAddr>,
 }
 
+/// Classifies one failed attempt of `req`: completes the client's evidence with what only the
+/// request and the server log tell ([`infer_tls`], [`direct_tls_refused`]), then applies the
+/// rules ([`classify`]).
+pub fn classify_attempt(
+    mut f: ClientFailure,
+    req: &ConnectRequest,
+    ev: &ServerEvidence,
+    server_ssl: bool,
+    hba: &HbaContext,
+) -> Failure {
+    if f.tls.is_none() {
+        f.tls = Some(infer_tls(req, ev, server_ssl));
+    }
+    if direct_tls_refused(req, &f, ev) {
+        f.local = Some(FailureClass::SslNotSupported);
+        f.basis = Some(Basis::ServerLog);
+    }
+    classify(&f, ev, hba)
+}
+
 /// Classifies one failed attempt.
 pub fn classify(f: &ClientFailure, ev: &ServerEvidence, hba: &HbaContext) -> Failure {
     // The server's TLS accept line is only certain to be in the window when it was waited
     // for: when the client rejected the server certificate without saying why.
     let uses_accept_line = f.local.is_none() && ((f.server_cert_rejected && f.verify_code.is_none()) || f.reset);
     let detail = detail(f, ev, uses_accept_line);
+    // The basis of a rule that reads the client's evidence: what the client says it rests on,
+    // else the field's own.
+    let told = |field: Basis| f.basis.unwrap_or(field);
     let mut out = Failure {
         class: FailureClass::Unclassified,
         side: Side::Client,
@@ -47,11 +86,13 @@ pub fn classify(f: &ClientFailure, ev: &ServerEvidence, hba: &HbaContext) -> Fai
         alert: None,
         verify_code: f.verify_code,
         ocsp: None,
+        basis: Basis::ServerLog,
         detail,
     };
     if f.timed_out {
         out.class = FailureClass::Timeout;
         out.side = Side::Harness;
+        out.basis = told(Basis::Harness);
         return out;
     }
     // The verdict is the client's own (its OCSP status callback failed the handshake), so
@@ -60,21 +101,24 @@ pub fn classify(f: &ClientFailure, ev: &ServerEvidence, hba: &HbaContext) -> Fai
         out.class = verdict.class();
         out.ocsp = Some(verdict);
         out.sqlstate = None;
+        out.basis = told(Basis::OcspVerdict);
         return out;
     }
     if let Some(class) = f.local {
         out.class = class;
         out.sqlstate = None;
+        out.basis = told(Basis::ClientCheck);
         return out;
     }
     if f.server_cert_rejected || f.verify_code.is_some() {
         out.sqlstate = None;
         // The logged alert is only certain to be in the window when it was waited for.
         out.alert = if f.verify_code.is_none() { ev.alert_received } else { None };
-        out.class = match (f.verify_code, ev.alert_received) {
-            (Some(code), _) => class_of_server_verify_code(code),
-            (None, Some(alert)) => class_of_server_cert_alert(alert),
-            (None, None) => FailureClass::ServerCertRejected,
+        (out.class, out.basis) = match (f.verify_code, ev.alert_received) {
+            (Some(code), _) => (class_of_server_verify_code(code), told(Basis::VerifyCode)),
+            // The server logs the alert it received only as OpenSSL's reason text.
+            (None, Some(alert)) => (class_of_server_cert_alert(alert), Basis::MessageWording),
+            (None, None) => (FailureClass::ServerCertRejected, told(Basis::ClientCheck)),
         };
         return out;
     }
@@ -83,12 +127,13 @@ pub fn classify(f: &ClientFailure, ev: &ServerEvidence, hba: &HbaContext) -> Fai
         out.alert = Some(alert);
         out.side = Side::Server;
         out.sqlstate = None;
+        out.basis = told(Basis::TlsAlert);
         return out;
     }
     let routine = f.routine.clone().or_else(|| ev.fatal.as_ref().and_then(|e| e.routine.clone()));
     if let Some(sqlstate) = out.sqlstate.clone() {
         out.side = Side::Server;
-        out.class = classify_server_error(&sqlstate, routine.as_deref(), f.tls, hba);
+        (out.class, out.basis) = classify_server_error(&sqlstate, routine.as_deref(), f.tls, hba);
         return out;
     }
     if ev.tls_accept_failed {
@@ -107,32 +152,34 @@ pub fn classify_server_error(
     routine: Option<&str>,
     tls: Option<bool>,
     hba: &HbaContext,
-) -> FailureClass {
-    match sqlstate {
+) -> (FailureClass, Basis) {
+    let class = match sqlstate {
         // auth.c auth_failed(): ERRCODE_INVALID_PASSWORD for password, md5 and scram methods.
         "28P01" => FailureClass::PasswordAuthFailed,
-        "28000" => classify_28000(routine, tls, hba),
+        "28000" => return classify_28000(routine, tls, hba),
         "3D000" => FailureClass::DatabaseMissing,
         // auth.c ClientAuthentication(): "client certificates can only be checked if a root
         // certificate store is available" is ERRCODE_CONFIG_FILE_ERROR.
         "F0000" => FailureClass::ServerConfigError,
         "08P01" => FailureClass::ConnectionFailed,
         _ => FailureClass::Unclassified,
-    }
+    };
+    (class, Basis::Sqlstate)
 }
 
-fn classify_28000(routine: Option<&str>, tls: Option<bool>, hba: &HbaContext) -> FailureClass {
+fn classify_28000(routine: Option<&str>, tls: Option<bool>, hba: &HbaContext) -> (FailureClass, Basis) {
     // miscinit.c InitializeSessionUserId(): role "x" does not exist.
     if routine == Some("InitializeSessionUserId") {
-        return FailureClass::RoleMissing;
+        return (FailureClass::RoleMissing, Basis::Sqlstate);
     }
     let tls = tls.unwrap_or(true);
     let matched = hba::evaluate(hba.lines, &query(hba, tls), hba.roles);
-    match (routine, matched) {
+    let class = match (routine, matched) {
         // auth_failed() is reached after a line matched and its method ran.
         (Some("auth_failed"), HbaMatch::Line(l)) if l.method == "reject" => FailureClass::HbaRejected,
         (Some("auth_failed"), HbaMatch::Line(l)) if l.checks_cert_name() => FailureClass::CertAuthFailed,
-        (Some("auth_failed"), _) => FailureClass::AuthFailed,
+        // The routine alone: some other method failed.
+        (Some("auth_failed"), _) => return (FailureClass::AuthFailed, Basis::Sqlstate),
         // ClientAuthentication() raises the rest itself: no line, a reject line, or a line
         // that needs a certificate the client did not present.
         (_, HbaMatch::Line(l)) if l.method == "reject" => FailureClass::HbaRejected,
@@ -140,7 +187,8 @@ fn classify_28000(routine: Option<&str>, tls: Option<bool>, hba: &HbaContext) ->
         (_, HbaMatch::NoMatch) if !tls && would_match_over_tls(hba) => FailureClass::SslRequiredByServer,
         (_, HbaMatch::NoMatch) => FailureClass::HbaRejected,
         _ => FailureClass::Unclassified,
-    }
+    };
+    (class, Basis::HbaEvaluation)
 }
 
 fn query<'a>(hba: &'a HbaContext, tls: bool) -> HbaQuery<'a> {
@@ -149,6 +197,39 @@ fn query<'a>(hba: &'a HbaContext, tls: bool) -> HbaQuery<'a> {
 
 fn would_match_over_tls(hba: &HbaContext) -> bool {
     matches!(hba::evaluate(hba.lines, &query(hba, true), hba.roles), HbaMatch::Line(l) if l.method != "reject")
+}
+
+/// Whether a client that does not say (libpq) made its last attempt over TLS: from its
+/// `sslmode`, how many backends the server started (one per attempt), and whether the server
+/// has TLS on. libpq's fallbacks: `allow` retries over TLS, `prefer` retries in plaintext.
+fn infer_tls(req: &ConnectRequest, ev: &ServerEvidence, server_ssl: bool) -> bool {
+    if req.get("sslnegotiation") == Some("direct") {
+        return true;
+    }
+    let default = if req.get("sslrootcert") == Some("system") { "verify-full" } else { "prefer" };
+    match req.get("sslmode").unwrap_or(default) {
+        "disable" => false,
+        "allow" => ev.backends >= 2,
+        "prefer" => ev.backends < 2 && server_ssl,
+        _ => true,
+    }
+}
+
+/// With `sslnegotiation=direct` the server must answer the ClientHello with TLS. A backend
+/// that took the connection and closed it without an alert, an error or a failed TLS accept
+/// refused TLS (ssl=off on 17+, or a server before 17 reading the ClientHello as a startup
+/// packet), whatever the client made of the closed socket (EOF or reset).
+fn direct_tls_refused(req: &ConnectRequest, f: &ClientFailure, ev: &ServerEvidence) -> bool {
+    req.get("sslnegotiation") == Some("direct")
+        && ev.backends > 0
+        && f.local.is_none()
+        && f.alert_received.is_none()
+        && f.verify_code.is_none()
+        && !f.server_cert_rejected
+        && f.sqlstate.is_none()
+        && !f.timed_out
+        && !ev.tls_accept_failed
+        && ev.fatal.as_ref().is_none_or(|e| e.sqlstate.as_deref() == Some("08P01"))
 }
 
 /// The client's message, plus what the server said that decided the class. Only reports that

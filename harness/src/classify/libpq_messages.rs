@@ -1,7 +1,9 @@
 //! The one table that maps libpq's error messages to evidence.
 //!
 //! psql prints only libpq's message, so for failures libpq decides itself this wording is the
-//! only signal; everything the server decides is taken from the server log instead (SQLSTATE,
+//! only signal, and every verdict a row decides has basis `message-wording`. (psql's
+//! `VERBOSITY verbose` adds SQLSTATEs to errors of statements only; a connection error is
+//! printed before it takes effect, and libpq's own connection errors have no SQLSTATE.) everything the server decides is taken from the server log instead (SQLSTATE,
 //! routine, the alert it received), never from these strings. Each row names the libpq code
 //! that produces the message (PostgreSQL 13–19, `src/interfaces/libpq`); messages are matched
 //! in the C locale (psql runs with `LC_ALL=C`). `scenarios/clients/client-side-failures.toml`
@@ -18,8 +20,9 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-use super::ClientFailure;
-use crate::outcome::{FailureClass, OcspVerdict, alert_from_reason};
+use super::tls::alert_from_reason;
+use crate::client::ClientFailure;
+use crate::outcome::{Basis, FailureClass, OcspVerdict};
 
 /// What a row of the table contributes.
 #[derive(Debug, Clone, Copy)]
@@ -173,6 +176,7 @@ pub fn evidence(stderr: &str) -> ClientFailure {
     let mut f = ClientFailure { message: strip_prefix(text).to_owned(), ..ClientFailure::default() };
     for (re, meaning) in table() {
         let Some(m) = re.find(text) else { continue };
+        f.basis = Some(Basis::MessageWording);
         match meaning {
             Meaning::Local(class) => f.local = Some(*class),
             Meaning::ServerCertRejected => f.server_cert_rejected = true,
