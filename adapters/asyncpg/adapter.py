@@ -655,6 +655,14 @@ def evidence_of(exc: BaseException, attempts: list[Attempt], recovered: Optional
         ev["basis"] = WORDING
         return ev
 
+    # TLS was up and the server dropped the connection without a word asyncpg read (the TLS
+    # 1.3 client-certificate race of buffered_alert, when no alert was left in the buffer):
+    # `reset` makes the harness wait, bounded, for the server's log of the failed accept,
+    # which may trail the reset.
+    if attempts and attempts[-1].tls and any(
+            isinstance(e, RESET_ERRORS + (apg_exc.ConnectionDoesNotExistError,)) for e in chain):
+        ev["reset"] = True
+
     # Anything else (connection refused, reset without an alert, a closed connection): no
     # structured field; the harness decides from the server log.
     return ev
