@@ -25,7 +25,7 @@ use futures_util::future::BoxFuture;
 pub use crate::server::psql::{Launch, PsqlLauncher, RemotePsql, RemoteRun, RunOutput};
 
 use super::{Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, parse_session};
-use crate::outcome::{CancelOutcome, FailureClass, QueryOutcome};
+use crate::outcome::{CancelOutcome, QueryOutcome};
 use crate::scenario::PgVersion;
 
 /// Keyword values that need a newer libpq than the keyword itself.
