@@ -12,7 +12,7 @@ use clap::Args;
 use pgtls_harness::report::{self, Report, RunMeta};
 use pgtls_harness::runner::shard::{self, Shard};
 use pgtls_harness::runner::{self, Registry, RunContext, Target};
-use pgtls_harness::setup::{self, ClientChoice};
+use pgtls_harness::setup::{self, BackendKind, ClientChoice};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -26,8 +26,8 @@ pub struct RunArgs {
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
     /// Where servers run.
-    #[arg(long, value_enum, default_value_t = BackendKind::Native)]
-    pub backend: BackendKind,
+    #[arg(long, value_enum, default_value_t = BackendArg(BackendKind::Native))]
+    pub backend: BackendArg,
     /// PostgreSQL binary directories (repeat or comma-separate for a matrix); default: discover.
     #[arg(long, value_delimiter = ',', env = "PGTLS_PG_BIN")]
     pub pg_bin: Vec<PathBuf>,
@@ -46,7 +46,7 @@ pub struct RunArgs {
     #[arg(long, env = "PGTLS_IMAGE_PATTERN", default_value = "postgres:{major}")]
     pub image_pattern: String,
     /// Clients: libpq, rust, adapter names (default: libpq, rust and every installed adapter).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = client_name)]
     pub client: Vec<String>,
     /// psql to use for the libpq client instead of the build under test's.
     #[arg(long)]
@@ -80,10 +80,25 @@ pub struct RunArgs {
     pub timings: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum BackendKind {
-    Native,
-    Docker,
+/// `--backend`: the harness's backend table ([`setup::BACKENDS`]) as clap's value enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackendArg(pub BackendKind);
+
+impl clap::ValueEnum for BackendArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        static VARIANTS: std::sync::LazyLock<Vec<BackendArg>> =
+            std::sync::LazyLock::new(|| setup::BACKENDS.iter().map(|(k, _, _)| BackendArg(*k)).collect());
+        &VARIANTS
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.0.name()).help(self.0.about()))
+    }
+}
+
+/// `--client`: a client this machine can run.
+fn client_name(name: &str) -> Result<String, String> {
+    pgtls_harness::client::check_name(name).map(|()| name.to_owned())
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
@@ -209,7 +224,7 @@ pub fn print_summary(report: &Report, shard: Option<Shard>) {
 }
 
 fn targets(a: &RunArgs, choice: &ClientChoice) -> Result<Vec<Target>, String> {
-    match a.backend {
+    match a.backend.0 {
         BackendKind::Native => setup::native_targets(&a.pg_bin, choice),
         BackendKind::Docker => {
             let mut images = a.image.clone();

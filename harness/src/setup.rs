@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::client::Client;
 use crate::client::libpq::LibpqClient;
-use crate::client::rust::RustClient;
+use crate::client::{BUILT_IN, Client, MakeContext};
 use crate::runner::Target;
 use crate::scenario::{self, Scenario, ScenarioError};
 use crate::server::Backend;
@@ -80,11 +79,36 @@ pub struct ClientChoice {
 }
 
 impl Default for ClientChoice {
-    /// libpq, rust, and every installed adapter.
+    /// The built-in clients and every installed adapter.
     fn default() -> Self {
-        let mut names = vec!["libpq".to_owned(), "rust".to_owned()];
+        let mut names: Vec<String> = BUILT_IN.iter().map(|b| b.name.to_owned()).collect();
         names.extend(crate::client::adapter::installed().0);
         ClientChoice { names, psql: None }
+    }
+}
+
+/// The backends, by name: the one table the CLI's `--backend` (a value enum over it) and
+/// messages use. Adding a backend: its module under `server/`, one line here, and the function
+/// here that makes its targets ([`native_targets`], [`docker_targets`]).
+pub const BACKENDS: &[(BackendKind, &str, &str)] = &[
+    (BackendKind::Native, "native", "local PostgreSQL binaries: --pg-bin, else the newest installed, else fetched"),
+    (BackendKind::Docker, "docker", "containers of PostgreSQL images: --image, or --pg with --image-pattern"),
+];
+
+/// A backend of [`BACKENDS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Native,
+    Docker,
+}
+
+impl BackendKind {
+    pub fn name(self) -> &'static str {
+        BACKENDS.iter().find(|(k, _, _)| *k == self).map_or("", |(_, n, _)| n)
+    }
+
+    pub fn about(self) -> &'static str {
+        BACKENDS.iter().find(|(k, _, _)| *k == self).map_or("", |(_, _, a)| a)
     }
 }
 
@@ -107,21 +131,21 @@ pub fn make_clients(choice: &ClientChoice, psql: &Path) -> Result<Vec<Arc<dyn Cl
     clients_with(choice, || LibpqClient::new(psql))
 }
 
-/// The clients named in `choice`, with libpq made by `libpq` (only when it is chosen).
+/// The clients named in `choice` ([`crate::client::BUILT_IN`], else an adapter), with libpq
+/// made by `libpq` when it is chosen.
 fn clients_with(
     choice: &ClientChoice,
-    libpq: impl FnOnce() -> Result<LibpqClient, String>,
+    libpq: impl Fn() -> Result<LibpqClient, String>,
 ) -> Result<Vec<Arc<dyn Client>>, String> {
-    let mut libpq = Some(libpq);
+    let cx = MakeContext { libpq: &libpq };
     let mut out: Vec<Arc<dyn Client>> = Vec::new();
-    for name in &choice.names {
-        match name.as_str() {
-            "libpq" => match libpq.take() {
-                Some(make) => out.push(Arc::new(make()?)),
-                None => return Err("client `libpq` is chosen twice".into()),
-            },
-            "rust" => out.push(Arc::new(RustClient)),
-            other => out.push(crate::client::adapter::load(other)?),
+    for (i, name) in choice.names.iter().enumerate() {
+        if choice.names[..i].contains(name) {
+            return Err(format!("client `{name}` is chosen twice"));
+        }
+        match BUILT_IN.iter().find(|b| b.name == name) {
+            Some(b) => out.push((b.make)(&cx)?),
+            None => out.push(crate::client::adapter::load(name)?),
         }
     }
     Ok(out)

@@ -167,10 +167,8 @@ fn load_adapter(name: &str) -> Result<AdapterClient, String> {
     let dir = adapters_dir().join(name);
     let path = dir.join("adapter.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        let (installed, present) = installed();
-        let known: Vec<&str> =
-            ["libpq", "rust"].into_iter().chain(installed.iter().chain(&present).map(String::as_str)).collect();
-        let hint = crate::util::did_you_mean(name, known.iter().copied())
+        let known = super::names();
+        let hint = crate::util::did_you_mean(name, known.iter().map(String::as_str))
             .unwrap_or_else(|| format!("choose from {}; adapters: docs/client-adapters.md", known.join(", ")));
         format!("unknown client `{name}`: not libpq, rust, or an adapter ({}: {e}) (hint: {hint})", path.display())
     })?;

@@ -5,7 +5,8 @@
 //! the server log, into one [`crate::outcome::Outcome`] shape whatever the client. A client declares
 //! which keywords it supports; a case using an unsupported one is skipped for that client with
 //! the reason, never silently passed. Adding a client means one new file implementing
-//! [`Client`] plus one line in [`crate::runner`].
+//! [`Client`] plus one line in [`BUILT_IN`], the table `crate::setup`, the CLI's `--client` and
+//! error messages all use; adapters ([`adapter`]) add clients without code.
 
 pub mod adapter;
 pub mod libpq;
@@ -18,6 +19,54 @@ use futures_util::future::BoxFuture;
 use serde::Deserialize;
 
 use crate::outcome::{Basis, ClientCert, Connected, FailureClass, OcspVerdict};
+
+/// A client built into the harness.
+pub struct BuiltIn {
+    /// The name scenarios, reports and `--client` use.
+    pub name: &'static str,
+    pub about: &'static str,
+    /// Makes the client for a target.
+    pub make: fn(&MakeContext) -> Result<std::sync::Arc<dyn Client>, String>,
+}
+
+/// What a target offers the clients made for it.
+pub struct MakeContext<'a> {
+    /// The build under test's libpq (its psql, as the backend runs it).
+    pub libpq: &'a dyn Fn() -> Result<libpq::LibpqClient, String>,
+}
+
+/// The built-in clients, in the default order (libpq first: it is the reference client).
+pub const BUILT_IN: &[BuiltIn] = &[
+    BuiltIn {
+        name: "libpq",
+        about: "the build under test's libpq, through its psql (the reference client)",
+        make: |cx| Ok(std::sync::Arc::new((cx.libpq)()?)),
+    },
+    BuiltIn {
+        name: "rust",
+        about: "tokio-postgres with OpenSSL, driven with libpq's semantics",
+        make: |_| Ok(std::sync::Arc::new(rust::RustClient)),
+    },
+];
+
+/// Every client name this machine can run: the built-in ones, then the adapters whose program
+/// is installed, then those present but not installed.
+pub fn names() -> Vec<String> {
+    let (installed, present) = adapter::installed();
+    BUILT_IN.iter().map(|b| b.name.to_owned()).chain(installed).chain(present).collect()
+}
+
+/// `Ok` for a client this machine can run ([`names`]), else why not, with a did-you-mean hint
+/// or the list.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let known = names();
+    if known.iter().any(|n| n == name) {
+        return Ok(());
+    }
+    let hint = crate::util::did_you_mean(name, known.iter().map(String::as_str))
+        .unwrap_or_else(|| format!("choose from {}", known.join(", ")));
+    Err(format!("unknown client `{name}` (hint: {hint}; adapters: docs/client-adapters.md)"))
+}
 
 /// One connection attempt's parameters: libpq keywords with files resolved to paths.
 #[derive(Debug, Clone)]
