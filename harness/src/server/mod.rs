@@ -3,8 +3,10 @@
 //! A [`Backend`] knows one PostgreSQL build and creates [`Instance`]s from it; an instance
 //! receives a fully rendered configuration ([`ServerConfig`]) and starts, reloads, restarts
 //! and stops. Backends decide where files live (a data directory here, a container path there)
-//! and render paths themselves, so the runner never hard-codes a path or an image tag. Adding a
-//! backend means one new file implementing these two traits plus one line in [`crate::runner`].
+//! and render paths themselves, so the runner never hard-codes a path or an image tag. A backend
+//! reports facts (its [`ServerInfo`], how its psql runs: [`psql::PsqlLauncher`]); `setup`
+//! assembles targets from them. Adding a backend means one new module implementing these two
+//! traits plus its line in `setup::BACKENDS` and the function there that makes its targets.
 
 pub use crate::pki::{ConfValue, FileSource, Paths, ServerFile, render_text};
 
