@@ -47,7 +47,7 @@ pub struct Connected {
     /// What became of a cancel request sent during a running query, for a case with
     /// `cancel = true`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cancel: Option<CancelOutcome>,
+    pub cancel: Option<Box<CancelOutcome>>,
 }
 
 /// How a cancel connection can open, by the name [`CancelOutcome::openings`] and the

@@ -276,7 +276,9 @@ fn clients() -> Result<ClientChoice, String> {
 fn cached_targets(key: &str, probe: impl FnOnce() -> Result<Vec<Target>, String>) -> Result<Vec<Target>, String> {
     use std::collections::HashMap;
     use std::sync::Mutex;
-    static TARGETS: Mutex<Option<HashMap<String, Result<Vec<Target>, String>>>> = Mutex::new(None);
+    /// Targets (or why there are none) by backend key.
+    type Probed = HashMap<String, Result<Vec<Target>, String>>;
+    static TARGETS: Mutex<Option<Probed>> = Mutex::new(None);
     let mut cache = TARGETS.lock().unwrap_or_else(|p| p.into_inner());
     let map = cache.get_or_insert_with(HashMap::new);
     if let Some(r) = map.get(key) {

@@ -104,7 +104,7 @@ fn imported_modules(code: &str) -> BTreeSet<String> {
         let rest = &code[i + "crate::".len()..];
         if let Some(group) = rest.strip_prefix('{') {
             let end = closing_brace(group);
-            out.extend(top_level_items(&group[..end]).into_iter().filter_map(|item| ident(item)));
+            out.extend(top_level_items(&group[..end]).into_iter().filter_map(ident));
         } else if let Some(m) = ident(rest) {
             out.insert(m);
         }

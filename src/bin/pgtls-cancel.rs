@@ -87,39 +87,39 @@ impl Libpq {
             (!p.is_null()).then_some(p)
         };
         macro_rules! required {
-            ($name:literal) => {
+            ($name:literal: $ty:ty) => {
                 match sym($name) {
                     // SAFETY: the symbol is libpq's function of that name, whose C signature
-                    // the field's type spells (libpq-fe.h).
-                    Some(p) => unsafe { std::mem::transmute::<*mut c_void, _>(p) },
+                    // `$ty` spells (libpq-fe.h).
+                    Some(p) => unsafe { std::mem::transmute::<*mut c_void, $ty>(p) },
                     None => return Err(format!("libpq has no {}", $name.to_string_lossy())),
                 }
             };
         }
         macro_rules! optional {
-            ($name:literal) => {
+            ($name:literal: $ty:ty) => {
                 // SAFETY: as for `required!`.
-                sym($name).map(|p| unsafe { std::mem::transmute::<*mut c_void, _>(p) })
+                sym($name).map(|p| unsafe { std::mem::transmute::<*mut c_void, $ty>(p) })
             };
         }
         Ok(Libpq {
-            lib_version: required!(c"PQlibVersion"),
-            connectdb: required!(c"PQconnectdb"),
-            status: required!(c"PQstatus"),
-            error_message: required!(c"PQerrorMessage"),
-            send_query: required!(c"PQsendQuery"),
-            socket: required!(c"PQsocket"),
-            consume_input: required!(c"PQconsumeInput"),
-            is_busy: required!(c"PQisBusy"),
-            get_result: required!(c"PQgetResult"),
-            result_error_field: required!(c"PQresultErrorField"),
-            clear: required!(c"PQclear"),
-            finish: required!(c"PQfinish"),
-            cancel_create: optional!(c"PQcancelCreate"),
-            cancel_blocking: optional!(c"PQcancelBlocking"),
-            cancel_error_message: optional!(c"PQcancelErrorMessage"),
-            cancel_reset: optional!(c"PQcancelReset"),
-            cancel_finish: optional!(c"PQcancelFinish"),
+            lib_version: required!(c"PQlibVersion": unsafe extern "C" fn() -> c_int),
+            connectdb: required!(c"PQconnectdb": unsafe extern "C" fn(*const c_char) -> *mut c_void),
+            status: required!(c"PQstatus": unsafe extern "C" fn(*const c_void) -> c_int),
+            error_message: required!(c"PQerrorMessage": unsafe extern "C" fn(*const c_void) -> *const c_char),
+            send_query: required!(c"PQsendQuery": unsafe extern "C" fn(*mut c_void, *const c_char) -> c_int),
+            socket: required!(c"PQsocket": unsafe extern "C" fn(*const c_void) -> c_int),
+            consume_input: required!(c"PQconsumeInput": unsafe extern "C" fn(*mut c_void) -> c_int),
+            is_busy: required!(c"PQisBusy": unsafe extern "C" fn(*mut c_void) -> c_int),
+            get_result: required!(c"PQgetResult": unsafe extern "C" fn(*mut c_void) -> *mut c_void),
+            result_error_field: required!(c"PQresultErrorField": unsafe extern "C" fn(*const c_void, c_int) -> *const c_char),
+            clear: required!(c"PQclear": unsafe extern "C" fn(*mut c_void)),
+            finish: required!(c"PQfinish": unsafe extern "C" fn(*mut c_void)),
+            cancel_create: optional!(c"PQcancelCreate": unsafe extern "C" fn(*mut c_void) -> *mut c_void),
+            cancel_blocking: optional!(c"PQcancelBlocking": unsafe extern "C" fn(*mut c_void) -> c_int),
+            cancel_error_message: optional!(c"PQcancelErrorMessage": unsafe extern "C" fn(*const c_void) -> *const c_char),
+            cancel_reset: optional!(c"PQcancelReset": unsafe extern "C" fn(*mut c_void)),
+            cancel_finish: optional!(c"PQcancelFinish": unsafe extern "C" fn(*mut c_void)),
         })
     }
 }

@@ -222,7 +222,7 @@ impl AdapterClient {
                 // The relay, not the adapter, says how the cancel connections opened.
                 Ok(c) => ClientReport::Connected(Connected {
                     query,
-                    cancel: cancel.map(|k| CancelOutcome { ssl: None, openings: Vec::new(), ..k }),
+                    cancel: cancel.map(|k| Box::new(CancelOutcome { ssl: None, openings: Vec::new(), ..k })),
                     ..c
                 }),
                 Err(m) => return Err(m),

@@ -260,7 +260,7 @@ impl LibpqClient {
         if req.cancel
             && let ClientReport::Connected(c) = &mut report
         {
-            c.cancel = Some(self.cancel(req).await);
+            c.cancel = Some(Box::new(self.cancel(req).await));
         }
         Ok(report)
     }

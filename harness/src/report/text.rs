@@ -89,7 +89,7 @@ pub fn describe(o: &Outcome) -> String {
         Outcome::Connected(c) => {
             let tls = c.protocol.as_deref().unwrap_or(if c.ssl { "TLS" } else { "no TLS" });
             let cert = c.client_cert.as_ref().map(|x| format!(", client cert {}", x.dn)).unwrap_or_default();
-            let cancel = c.cancel.as_ref().map(cancel_text).unwrap_or_default();
+            let cancel = c.cancel.as_deref().map(cancel_text).unwrap_or_default();
             format!("connected ({tls}{cert}) as {}{cancel}", c.user)
         }
         Outcome::Failed(f) => {

@@ -120,7 +120,7 @@ mod tests {
     fn scenarios(n: usize) -> Vec<Scenario> {
         (0..n)
             .map(|i| {
-                let text = format!("[[case]]\nname = \"c\"\nexpect = \"connected\"\n");
+                let text = "[[case]]\nname = \"c\"\nexpect = \"connected\"\n".to_owned();
                 crate::scenario::load_str(&text, std::path::Path::new("x.toml"), &format!("s{i:02}")).unwrap()
             })
             .collect()

@@ -231,7 +231,7 @@ async fn attempt(s: &Settings, mode: Mode) -> Attempt {
                 _ => None,
             };
             let cancel = match (&row, s.cancel) {
-                (Ok(_), true) => Some(run_cancel(&client, s).await),
+                (Ok(_), true) => Some(Box::new(run_cancel(&client, s).await)),
                 _ => None,
             };
             drop(client);
