@@ -199,13 +199,11 @@ impl DockerBackend {
     /// loader (bind mode), or in a client container of the image (copy mode).
     pub async fn psql(&self) -> Result<PsqlLauncher, ServerError> {
         match self.files {
-            FileTransfer::Bind => tokio::task::block_in_place(|| rootfs::psql_launch(&self.image, &self.facts))
-                .map(PsqlLauncher::Local)
-                .map_err(|e| ServerError::of(Kind::Engine, e)),
+            FileTransfer::Bind => {
+                tokio::task::block_in_place(|| rootfs::psql_launch(&self.image, &self.facts)).map(PsqlLauncher::Local)
+            }
             FileTransfer::Copy => {
-                let runner = Arc::new(
-                    copy::ClientContainer::start(&self.image).await.map_err(|e| ServerError::of(Kind::Engine, e))?,
-                );
+                let runner = Arc::new(copy::ClientContainer::start(&self.image).await?);
                 Ok(PsqlLauncher::Remote { psql: format!("{}/psql", self.facts.bindir), runner })
             }
         }
