@@ -75,7 +75,8 @@ impl From<ServerError> for String {
     }
 }
 
-struct Joined<'a>(&'a String, Option<&'a (dyn std::error::Error + Send + Sync + 'static)>);
+/// `context: cause`, or whichever of the two there is (the client layer's error reads the same).
+pub(crate) struct Joined<'a>(pub &'a String, pub Option<&'a (dyn std::error::Error + Send + Sync + 'static)>);
 
 impl fmt::Display for Joined<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -16,6 +16,7 @@ pub mod native;
 pub mod process;
 pub mod psql;
 
+pub(crate) use error::Joined;
 pub use error::{Cause, ServerError, ServerErrorKind};
 
 use std::collections::BTreeSet;

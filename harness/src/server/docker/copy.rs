@@ -249,7 +249,7 @@ impl RemotePsql for ClientContainer {
         format!("{REMOTE_ROOT}{}", here.display())
     }
 
-    fn run<'a>(&'a self, run: &'a RemoteRun) -> BoxFuture<'a, Result<RunOutput, String>> {
+    fn run<'a>(&'a self, run: &'a RemoteRun) -> BoxFuture<'a, Result<RunOutput, ServerError>> {
         Box::pin(async move {
             let mut script = String::new();
             self.provide(&run.inputs, &mut script).await?;
@@ -283,7 +283,7 @@ impl RemotePsql for ClientContainer {
             for p in &run.outputs {
                 if let Some((data, mode)) = download(&self.id, &self.path(p)).await? {
                     crate::server::process::write_file(p, data, mode)
-                        .map_err(|e| format!("failed to write {}: {e}", p.display()))?;
+                        .map_err(|e| ServerError::with(Kind::Io, format!("failed to write {}", p.display()), e))?;
                 }
             }
             let here = |b: &[u8]| String::from_utf8_lossy(b).replace(&format!("{REMOTE_ROOT}/"), "/");
