@@ -17,9 +17,9 @@ pub struct Materialized {
 
 impl Materialized {
     /// Generates `spec` into `dir`, with RSA and other keys cached under the cache dir.
-    pub fn generate(spec: &PkiSpec, dir: &Path) -> Result<Materialized, String> {
+    pub fn generate(spec: &PkiSpec, dir: &Path) -> Result<Materialized, pgtls_certs::Error> {
         let opts = GenerateOptions { key_cache: Some(crate::cache::dir().join("keys")), ..GenerateOptions::default() };
-        let pki = pgtls_certs::generate(spec, dir, &opts).map_err(|e| e.to_string())?;
+        let pki = pgtls_certs::generate(spec, dir, &opts)?;
         Ok(Materialized { pki })
     }
 

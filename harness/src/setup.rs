@@ -128,7 +128,7 @@ pub fn native_targets(pg_bins: &[PathBuf], clients: &ClientChoice) -> Result<Vec
 
 /// The clients named in `choice`, with libpq from `psql`.
 pub fn make_clients(choice: &ClientChoice, psql: &Path) -> Result<Vec<Arc<dyn Client>>, String> {
-    clients_with(choice, || LibpqClient::new(psql))
+    clients_with(choice, || Ok(LibpqClient::new(psql)?))
 }
 
 /// The clients named in `choice` ([`crate::client::BUILT_IN`], else an adapter), with libpq
@@ -158,9 +158,9 @@ pub fn docker_targets(images: &[String], clients: &ClientChoice, files: FileTran
     let mut out = Vec::new();
     for backend in crate::server::docker::backends(images, files)? {
         let libpq = || match &clients.psql {
-            Some(p) => LibpqClient::new(p),
+            Some(p) => Ok(LibpqClient::new(p)?),
             None => tokio::task::block_in_place(|| {
-                rt.block_on(async { LibpqClient::from_launcher(backend.psql().await?).await })
+                rt.block_on(async { Ok(LibpqClient::from_launcher(backend.psql().await?).await?) })
             }),
         };
         let list = clients_with(clients, libpq)?;

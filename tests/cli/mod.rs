@@ -61,7 +61,7 @@ pub fn stable(mut r: Report) -> Report {
 pub fn docker_image(major: u32) -> Result<String, String> {
     let pattern = std::env::var("PGTLS_IMAGE_PATTERN").unwrap_or_else(|_| "postgres:{major}".into());
     let image = pattern.replace("{major}", &major.to_string());
-    let found = pgtls_harness::server::docker::engine_available().and_then(|()| {
+    let found = pgtls_harness::server::docker::engine_available().map_err(String::from).and_then(|()| {
         pgtls_harness::server::docker::local_image_id(&image).map(|_| ()).ok_or(format!("no local image {image}"))
     });
     match found {

@@ -14,7 +14,10 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use super::{Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, parse_session};
+use super::{
+    Client, ClientError, ClientErrorKind as Kind, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support,
+    parse_session,
+};
 use crate::outcome::{CancelOutcome, Connected, QueryOutcome};
 
 /// Protocol version written in every request.
@@ -159,22 +162,27 @@ pub fn installed() -> (Vec<String>, Vec<String>) {
 }
 
 /// Loads adapter `name` from the adapters directory.
-pub fn load(name: &str) -> Result<Arc<dyn Client>, String> {
+pub fn load(name: &str) -> Result<Arc<dyn Client>, ClientError> {
     Ok(Arc::new(load_adapter(name)?))
 }
 
-fn load_adapter(name: &str) -> Result<AdapterClient, String> {
+fn load_adapter(name: &str) -> Result<AdapterClient, ClientError> {
     let dir = adapters_dir().join(name);
     let path = dir.join("adapter.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         let known = super::names();
         let hint = crate::util::did_you_mean(name, known.iter().map(String::as_str))
             .unwrap_or_else(|| format!("choose from {}; adapters: docs/client-adapters.md", known.join(", ")));
-        format!("unknown client `{name}`: not libpq, rust, or an adapter ({}: {e}) (hint: {hint})", path.display())
+        let path = path.display();
+        ClientError::new(
+            Kind::Manifest,
+            format!("unknown client `{name}`: not libpq, rust, or an adapter ({path}: {e}) (hint: {hint})"),
+        )
     })?;
-    let manifest: Manifest = toml::from_str(&text).map_err(|e| format!("failed to load {}: {e}", path.display()))?;
+    let manifest: Manifest = toml::from_str(&text)
+        .map_err(|e| ClientError::with(Kind::Manifest, format!("failed to load {}", path.display()), e))?;
     if manifest.command.is_empty() {
-        return Err(format!("failed to load {}: `command` is empty", path.display()));
+        return Err(ClientError::new(Kind::Manifest, format!("failed to load {}: `command` is empty", path.display())));
     }
     Ok(AdapterClient { name: manifest.name.clone(), dir, manifest, idle: std::sync::Mutex::new(Vec::new()) })
 }
@@ -184,7 +192,7 @@ impl AdapterClient {
         self.manifest.description.as_deref()
     }
 
-    async fn run(&self, req: &ConnectRequest) -> Result<ClientReport, String> {
+    async fn run(&self, req: &ConnectRequest) -> Result<ClientReport, ClientError> {
         let mut params = serde_json::Map::new();
         for (k, v) in &req.params {
             params.insert(k.clone(), serde_json::Value::String(v.clone()));
@@ -202,22 +210,29 @@ impl AdapterClient {
                 max: super::MAX_CANCEL_REQUESTS,
             }),
         };
-        let body = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+        let body = serde_json::to_vec(&request).map_err(|e| ClientError::with(Kind::Io, "", e))?;
         let stdout = if self.manifest.persistent {
             self.ask_served(body, req).await?
         } else {
             self.ask_once(&body, req).await?
         };
         let response: Response = serde_json::from_str(stdout.trim()).map_err(|e| {
-            format!("adapter `{}` answered something that is not a response ({e}): {stdout}", self.name)
+            let text = format!("adapter `{}` answered something that is not a response ({e}): {stdout}", self.name);
+            ClientError::new(Kind::Answer, text)
         })?;
         Ok(match response {
             Response::Connected { session, query, cancel } => match parse_session(&session) {
                 Ok(_) if req.query.is_some() && query.is_none() => {
-                    return Err(format!("adapter `{}` answered no result for the query", self.name));
+                    return Err(ClientError::new(
+                        Kind::Answer,
+                        format!("adapter `{}` answered no result for the query", self.name),
+                    ));
                 }
                 Ok(_) if req.cancel && cancel.is_none() => {
-                    return Err(format!("adapter `{}` answered no result for the cancel action", self.name));
+                    return Err(ClientError::new(
+                        Kind::Answer,
+                        format!("adapter `{}` answered no result for the cancel action", self.name),
+                    ));
                 }
                 // The relay, not the adapter, says how the cancel connections opened.
                 Ok(c) => ClientReport::Connected(Connected {
@@ -244,46 +259,58 @@ impl AdapterClient {
     }
 
     /// One process per request: the request on stdin, the answer on stdout.
-    async fn ask_once(&self, body: &[u8], req: &ConnectRequest) -> Result<String, String> {
+    async fn ask_once(&self, body: &[u8], req: &ConnectRequest) -> Result<String, ClientError> {
         let mut cmd = tokio::process::Command::from(self.command(req));
         cmd.stderr(Stdio::piped()).kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| format!("failed to run adapter `{}`: {e}", self.name))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| ClientError::with(Kind::Io, format!("failed to run adapter `{}`", self.name), e))?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(body).await.map_err(|e| format!("failed to write the request: {e}"))?;
+            stdin.write_all(body).await.map_err(|e| ClientError::with(Kind::Io, "failed to write the request", e))?;
         }
         // The adapter enforces the timeout itself; this bound only catches a hung adapter.
         let grace = req.timeout + std::time::Duration::from_secs(5);
         let out = tokio::time::timeout(grace, child.wait_with_output())
             .await
-            .map_err(|_| format!("adapter `{}` gave no answer within {grace:?}", self.name))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| {
+                ClientError::new(Kind::NoAnswer, format!("adapter `{}` gave no answer within {grace:?}", self.name))
+            })?
+            .map_err(|e| ClientError::with(Kind::Io, "", e))?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// A line to an idle persistent process (started when none is idle), a line back. A
     /// process that fails or hangs is dropped (and killed), never reused.
-    async fn ask_served(&self, body: Vec<u8>, req: &ConnectRequest) -> Result<String, String> {
+    async fn ask_served(&self, body: Vec<u8>, req: &ConnectRequest) -> Result<String, ClientError> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let served = match idle {
             Some(s) => s,
-            None => {
-                Served::start(self.command(req)).map_err(|e| format!("failed to run adapter `{}`: {e}", self.name))?
-            }
+            None => Served::start(self.command(req))
+                .map_err(|e| ClientError::with(Kind::Io, format!("failed to run adapter `{}`", self.name), e))?,
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
-        served.requests.send((body, reply)).map_err(|_| format!("adapter `{}` is gone", self.name))?;
+        let gone = || ClientError::new(Kind::NoAnswer, format!("adapter `{}` is gone", self.name));
+        served.requests.send((body, reply)).map_err(|_| gone())?;
         let grace = req.timeout + std::time::Duration::from_secs(5);
         let line = match tokio::time::timeout(grace, answer).await {
             Ok(Ok(Ok(line))) if !line.is_empty() => line,
-            Ok(Ok(Ok(_))) => return Err(format!("adapter `{}` exited without answering", self.name)),
-            Ok(Ok(Err(e))) => return Err(format!("adapter `{}` failed: {e}", self.name)),
-            Ok(Err(_)) => return Err(format!("adapter `{}` is gone", self.name)),
+            Ok(Ok(Ok(_))) => {
+                return Err(ClientError::new(
+                    Kind::NoAnswer,
+                    format!("adapter `{}` exited without answering", self.name),
+                ));
+            }
+            Ok(Ok(Err(e))) => return Err(ClientError::with(Kind::Io, format!("adapter `{}` failed", self.name), e)),
+            Ok(Err(_)) => return Err(gone()),
             Err(_) => {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(served.pid as i32),
                     nix::sys::signal::Signal::SIGKILL,
                 );
-                return Err(format!("adapter `{}` gave no answer within {grace:?}", self.name));
+                return Err(ClientError::new(
+                    Kind::NoAnswer,
+                    format!("adapter `{}` gave no answer within {grace:?}", self.name),
+                ));
             }
         };
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(served);
@@ -339,7 +366,7 @@ impl Client for AdapterClient {
 
     fn connect<'a>(&'a self, req: &'a ConnectRequest) -> BoxFuture<'a, ClientReport> {
         Box::pin(async move {
-            self.run(req).await.unwrap_or_else(|message| ClientReport::Failed(ClientFailure::harness(message)))
+            self.run(req).await.unwrap_or_else(|e| ClientReport::Failed(ClientFailure::harness(e.to_string())))
         })
     }
 }

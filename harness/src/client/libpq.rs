@@ -24,7 +24,10 @@ use futures_util::future::BoxFuture;
 
 pub use crate::server::psql::{Launch, PsqlLauncher, RemotePsql, RemoteRun, RunOutput};
 
-use super::{Client, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support, parse_session};
+use super::{
+    Client, ClientError, ClientErrorKind as Kind, ClientFailure, ClientReport, ConnectRequest, SESSION_QUERY, Support,
+    parse_session,
+};
 use crate::outcome::{CancelOutcome, QueryOutcome};
 use crate::scenario::PgVersion;
 
@@ -45,30 +48,24 @@ pub struct LibpqClient {
     version_text: String,
     probes: Mutex<HashMap<String, Support>>,
     /// The libpq psql links, as its loader resolves it (for the cancel helper).
-    libpq: tokio::sync::OnceCell<Result<String, String>>,
+    libpq: tokio::sync::OnceCell<Result<String, ClientError>>,
 }
 
 impl LibpqClient {
     /// Uses `psql`, whose `--version` gives the libpq version it is assumed to link.
-    pub fn new(psql: &Path) -> Result<LibpqClient, String> {
+    pub fn new(psql: &Path) -> Result<LibpqClient, ClientError> {
         Self::launched(Launch { psql: psql.to_owned(), loader: None })
     }
 
     /// Uses psql started as `launch` says.
-    pub fn launched(launch: Launch) -> Result<LibpqClient, String> {
-        let out = launch
-            .std_command()
-            .arg("--version")
-            .env("LC_ALL", "C")
-            .output()
-            .map_err(|e| format!("failed to run {} --version: {e}", launch.psql.display()))?;
+    pub fn launched(launch: Launch) -> Result<LibpqClient, ClientError> {
+        let out = launch.std_command().arg("--version").env("LC_ALL", "C").output().map_err(|e| {
+            ClientError::with(Kind::Io, format!("failed to run {} --version", launch.psql.display()), e)
+        })?;
         let text = String::from_utf8_lossy(&out.stdout);
         let version = PgVersion::parse(&text).ok_or_else(|| {
-            format!(
-                "failed to parse `{} --version`: {text}{}",
-                launch.psql.display(),
-                String::from_utf8_lossy(&out.stderr)
-            )
+            let context = format!("failed to parse `{} --version`", launch.psql.display());
+            ClientError::with(Kind::Answer, context, format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
         })?;
         let version_text = text.trim().to_owned();
         Ok(LibpqClient {
@@ -82,7 +79,7 @@ impl LibpqClient {
     }
 
     /// Uses the psql a backend reported.
-    pub async fn from_launcher(launcher: PsqlLauncher) -> Result<LibpqClient, String> {
+    pub async fn from_launcher(launcher: PsqlLauncher) -> Result<LibpqClient, ClientError> {
         match launcher {
             // Blocks for `psql --version`, once, while targets are made.
             PsqlLauncher::Local(launch) => Self::launched(launch),
@@ -92,7 +89,7 @@ impl LibpqClient {
 
     /// Uses the psql at `psql` where `remote` runs it. Keyword support is probed up front, for
     /// every keyword scenarios may set, in one remote run.
-    pub async fn remote(psql: &str, remote: Arc<dyn RemotePsql>) -> Result<LibpqClient, String> {
+    pub async fn remote(psql: &str, remote: Arc<dyn RemotePsql>) -> Result<LibpqClient, ClientError> {
         let env = vec![("LC_ALL".to_owned(), "C".to_owned()), ("PATH".to_owned(), REMOTE_PATH.to_owned())];
         let run = |argv: Vec<String>| RemoteRun {
             argv,
@@ -101,8 +98,10 @@ impl LibpqClient {
             ..RemoteRun::default()
         };
         let out = remote.run(&run(vec![psql.to_owned(), "--version".to_owned()])).await?;
-        let version = PgVersion::parse(&out.stdout)
-            .ok_or_else(|| format!("failed to parse `{psql} --version`: {}{}", out.stdout, out.stderr))?;
+        let version = PgVersion::parse(&out.stdout).ok_or_else(|| {
+            let output = format!("{}{}", out.stdout, out.stderr);
+            ClientError::with(Kind::Answer, format!("failed to parse `{psql} --version`"), output)
+        })?;
         let version_text = out.stdout.trim().to_owned();
         // One psql per keyword, in one shell: `keyword<TAB>stderr`.
         let mut script = String::new();
@@ -130,7 +129,8 @@ impl LibpqClient {
             }
         }
         if probes.len() < keywords.len() {
-            return Err(format!("probing {psql}'s keywords failed: {}{}", out.stdout, out.stderr));
+            let output = format!("{}{}", out.stdout, out.stderr);
+            return Err(ClientError::with(Kind::Answer, format!("probing {psql}'s keywords failed"), output));
         }
         *client.probes.lock().unwrap_or_else(|p| p.into_inner()) = probes;
         Ok(client)
@@ -229,7 +229,7 @@ impl Client for LibpqClient {
         Box::pin(async move {
             match self.run(req).await {
                 Ok(report) => report,
-                Err(message) => ClientReport::Failed(ClientFailure::harness(message)),
+                Err(e) => ClientReport::Failed(ClientFailure::harness(e.to_string())),
             }
         })
     }
@@ -254,7 +254,7 @@ fn psql_args(req: &ConnectRequest) -> Vec<String> {
 }
 
 impl LibpqClient {
-    async fn run(&self, req: &ConnectRequest) -> Result<ClientReport, String> {
+    async fn run(&self, req: &ConnectRequest) -> Result<ClientReport, ClientError> {
         let out = self.exec(req, &self.launch.psql, psql_args(req), Vec::new()).await?;
         let mut report = self.report(out.success, out.timed_out, req, &out.stdout, &out.stderr);
         if req.cancel
@@ -273,7 +273,7 @@ impl LibpqClient {
         };
         let libpq = match self.libpq.get_or_init(|| self.libpq_of_psql()).await {
             Ok(path) => path.clone(),
-            Err(e) => return failed(e.clone()),
+            Err(e) => return failed(e.to_string()),
         };
         let program = match &self.remote {
             Some(remote) => PathBuf::from(remote.path(&helper)),
@@ -289,13 +289,13 @@ impl LibpqClient {
         match self.exec(req, &program, args, vec![helper]).await {
             Ok(out) if out.timed_out => failed(format!("pgtls-cancel did not finish within {:?}", req.timeout)),
             Ok(out) => cancel_outcome(&out.stdout, &out.stderr),
-            Err(e) => failed(e),
+            Err(e) => failed(e.to_string()),
         }
     }
 
     /// The path of the libpq psql links, from its loader's trace (`LD_TRACE_LOADED_OBJECTS`,
     /// what `ldd` prints), so the helper loads the very library psql runs with.
-    async fn libpq_of_psql(&self) -> Result<String, String> {
+    async fn libpq_of_psql(&self) -> Result<String, ClientError> {
         let psql = self.launch.psql.to_string_lossy().into_owned();
         let stdout = match &self.remote {
             Some(remote) => {
@@ -313,11 +313,15 @@ impl LibpqClient {
                 if let Some(v) = std::env::var_os("LD_LIBRARY_PATH") {
                     cmd.env("LD_LIBRARY_PATH", v);
                 }
-                let out = cmd.output().map_err(|e| format!("failed to trace {psql}'s libraries: {e}"))?;
+                let out = cmd
+                    .output()
+                    .map_err(|e| ClientError::with(Kind::Io, format!("failed to trace {psql}'s libraries"), e))?;
                 String::from_utf8_lossy(&out.stdout).into_owned()
             }
         };
-        linked_libpq(&stdout).ok_or_else(|| format!("{psql} links no libpq.so.5 that its loader finds: {stdout}"))
+        linked_libpq(&stdout).ok_or_else(|| {
+            ClientError::with(Kind::Answer, format!("{psql} links no libpq.so.5 that its loader finds"), stdout.clone())
+        })
     }
 
     /// Runs `program` (psql, or the cancel helper) for an attempt, here or remotely, with the
@@ -328,7 +332,7 @@ impl LibpqClient {
         program: &Path,
         args: Vec<String>,
         inputs: Vec<PathBuf>,
-    ) -> Result<RunOutput, String> {
+    ) -> Result<RunOutput, ClientError> {
         if let Some(remote) = &self.remote {
             return self.run_remote(remote.as_ref(), req, program, args, inputs).await;
         }
@@ -355,9 +359,12 @@ impl LibpqClient {
             }
         }
         cmd.envs(req.env.iter().map(|(k, v)| (k, v)));
-        let child = cmd.spawn().map_err(|e| format!("failed to run {}: {e}", program.display()))?;
+        let child =
+            cmd.spawn().map_err(|e| ClientError::with(Kind::Io, format!("failed to run {}", program.display()), e))?;
         let out = match tokio::time::timeout(req.timeout, child.wait_with_output()).await {
-            Ok(out) => out.map_err(|e| format!("failed to wait for {}: {e}", program.display()))?,
+            Ok(out) => {
+                out.map_err(|e| ClientError::with(Kind::Io, format!("failed to wait for {}", program.display()), e))?
+            }
             Err(_) => {
                 return Ok(RunOutput { success: false, timed_out: true, stdout: String::new(), stderr: String::new() });
             }
@@ -379,7 +386,7 @@ impl LibpqClient {
         program: &Path,
         args: Vec<String>,
         inputs: Vec<PathBuf>,
-    ) -> Result<RunOutput, String> {
+    ) -> Result<RunOutput, ClientError> {
         let mut run = RemoteRun { timeout: req.timeout, inputs, ..RemoteRun::default() };
         let mut params = Vec::with_capacity(req.params.len());
         for (k, v) in &req.params {
@@ -408,7 +415,7 @@ impl LibpqClient {
         ];
         run.env.extend(req.env.iter().cloned());
         run.argv = std::iter::once(program.to_string_lossy().into_owned()).chain(args).collect();
-        remote.run(&run).await
+        Ok(remote.run(&run).await?)
     }
 
     /// The attempt's report from psql's exit status and output.
@@ -429,7 +436,7 @@ impl LibpqClient {
                 }
                 ClientReport::Connected(c)
             }
-            Some(Err(m)) if ok => ClientReport::Failed(ClientFailure::harness(m)),
+            Some(Err(e)) if ok => ClientReport::Failed(ClientFailure::harness(e.to_string())),
             _ => ClientReport::PsqlFailed(stderr.to_owned()),
         }
     }
@@ -500,11 +507,11 @@ fn cancel_outcome(stdout: &str, stderr: &str) -> CancelOutcome {
 }
 
 /// A service file defining the service `pgtls` with `params`.
-fn service_text(params: &[(String, String)]) -> Result<String, String> {
+fn service_text(params: &[(String, String)]) -> Result<String, ClientError> {
     let mut text = String::from("[pgtls]\n");
     for (k, v) in params {
         if v.contains('\n') {
-            return Err(format!("value of `{k}` contains a newline"));
+            return Err(ClientError::new(Kind::Parameter, format!("value of `{k}` contains a newline")));
         }
         text.push_str(&format!("{k}={v}\n"));
     }
@@ -512,7 +519,7 @@ fn service_text(params: &[(String, String)]) -> Result<String, String> {
 }
 
 /// Writes the attempt's connection parameters as a service file (mode 0600).
-fn write_service_file(req: &ConnectRequest) -> Result<PathBuf, String> {
+fn write_service_file(req: &ConnectRequest) -> Result<PathBuf, ClientError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let path = req.scratch.join("pg_service.conf");
@@ -523,8 +530,8 @@ fn write_service_file(req: &ConnectRequest) -> Result<PathBuf, String> {
         .write(true)
         .mode(0o600)
         .open(&path)
-        .map_err(|e| format!("failed to write {}: {e}", path.display()))?;
-    f.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+        .map_err(|e| ClientError::with(Kind::Io, format!("failed to write {}", path.display()), e))?;
+    f.write_all(text.as_bytes()).map_err(|e| ClientError::with(Kind::Io, "", e))?;
     Ok(path)
 }
 

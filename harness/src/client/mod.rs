@@ -9,8 +9,11 @@
 //! error messages all use; adapters ([`adapter`]) add clients without code.
 
 pub mod adapter;
+mod error;
 pub mod libpq;
 pub mod rust;
+
+pub use error::{ClientError, ClientErrorKind};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -217,9 +220,9 @@ struct SessionStat {
 }
 
 /// Parses the JSON [`SESSION_QUERY`] returns.
-pub fn parse_session(json: &str) -> Result<Connected, String> {
-    let row: SessionRow =
-        serde_json::from_str(json.trim()).map_err(|e| format!("unexpected session row `{json}`: {e}"))?;
+pub fn parse_session(json: &str) -> Result<Connected, ClientError> {
+    let row: SessionRow = serde_json::from_str(json.trim())
+        .map_err(|e| ClientError::with(ClientErrorKind::Answer, format!("unexpected session row `{json}`"), e))?;
     let s = row.stat;
     let dn = s.client_dn.or(s.clientdn).filter(|d| !d.is_empty());
     let client_cert = dn.map(|dn| ClientCert {

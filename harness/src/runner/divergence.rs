@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Deserialize;
 
+use super::error::{RunnerError, RunnerErrorKind as Kind};
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRegistry {
@@ -40,12 +42,14 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn load(path: &Path) -> Result<Registry, String> {
+    pub fn load(path: &Path) -> Result<Registry, RunnerError> {
         if !path.exists() {
             return Ok(Registry::default());
         }
-        let text = std::fs::read_to_string(path).map_err(|e| format!("failed to read {}: {e}", path.display()))?;
-        let raw: RawRegistry = toml::from_str(&text).map_err(|e| format!("failed to load {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| RunnerError::with(Kind::Registry, format!("failed to read {}", path.display()), e))?;
+        let raw: RawRegistry = toml::from_str(&text)
+            .map_err(|e| RunnerError::with(Kind::Registry, format!("failed to load {}", path.display()), e))?;
         Ok(Registry { entries: raw.entries })
     }
 

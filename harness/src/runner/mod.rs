@@ -1,6 +1,7 @@
 //! The runner: scenarios × backends × clients, run concurrently, judged against expectations.
 
 mod divergence;
+mod error;
 mod expect;
 pub mod pool;
 pub mod reference;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use divergence::{Entry, Registry, glob};
+pub use error::{RunnerError, RunnerErrorKind};
 pub use scenario::{Session, unmet};
 pub use state::{CasePlan, dependents_by_major, plan};
 

@@ -17,6 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+use super::error::{RunnerError, RunnerErrorKind as Kind};
+
 /// How a connection through the relay opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opening {
@@ -71,11 +73,11 @@ pub struct Relay {
 impl Relay {
     /// Listens on `ip` (an address of this machine, the server's as the client sees it) and
     /// forwards each connection to `server`.
-    pub async fn start(ip: IpAddr, server: SocketAddr) -> Result<Relay, String> {
+    pub async fn start(ip: IpAddr, server: SocketAddr) -> Result<Relay, RunnerError> {
         let listener = TcpListener::bind((ip, 0))
             .await
-            .map_err(|e| format!("failed to listen on {ip} for the cancel relay: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            .map_err(|e| RunnerError::with(Kind::Io, format!("failed to listen on {ip} for the cancel relay"), e))?;
+        let addr = listener.local_addr().map_err(|e| RunnerError::with(Kind::Io, "", e))?;
         let openings = Arc::new(Mutex::new(Vec::new()));
         let seen = openings.clone();
         let task = tokio::spawn(async move {

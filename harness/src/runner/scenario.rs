@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::error::{RunnerError, RunnerErrorKind as Kind};
 use super::expect::{Observed, applying, mismatches};
 use super::reference::{self, Judge};
 use super::relay::Relay;
@@ -69,7 +70,7 @@ pub async fn run(scenario: &Scenario, target: &Target, cx: &RunContext) -> Scena
                 session.close().await;
             }
         }
-        Err(e) => result.error = Some(e),
+        Err(e) => result.error = Some(e.to_string()),
     }
     result.timings.total_ms = ms(t0);
     result
@@ -103,17 +104,20 @@ fn attach_log(result: &mut ScenarioResult) {
 
 /// Makes an idle instance's roles and databases those of `bootstrap`. The server must run for
 /// that; one the previous scenario left stopped is started with a neutral configuration.
-async fn reuse(idle: super::pool::Idle, bootstrap: &Bootstrap) -> Result<Box<dyn Instance>, String> {
+async fn reuse(idle: super::pool::Idle, bootstrap: &Bootstrap) -> Result<Box<dyn Instance>, RunnerError> {
     let mut instance = idle.instance;
     if &idle.bootstrap == bootstrap {
         return Ok(instance);
     }
     if !instance.is_running() {
-        instance.apply(&ServerConfig::default()).await.map_err(|e| e.to_string())?;
-        instance.restart().await.map_err(|e| format!("failed to restart a pooled server: {e}"))?;
+        instance.apply(&ServerConfig::default()).await?;
+        instance
+            .restart()
+            .await
+            .map_err(|e| RunnerError::with(Kind::Server, "failed to restart a pooled server", e))?;
     }
     let sql = crate::server::reconcile_sql(&idle.bootstrap, bootstrap);
-    instance.execute(&sql).await.map_err(|e| e.to_string())?;
+    instance.execute(&sql).await?;
     Ok(instance)
 }
 
@@ -142,25 +146,26 @@ pub struct Session {
 
 impl Session {
     /// Generates the PKI, creates the instance and starts it (a failed start is recorded).
-    pub async fn open(s: &Scenario, backend: &dyn Backend, timings: &mut Timings) -> Result<Session, String> {
-        let scratch =
-            Scratch::new(&scratch_label(&s.name)).map_err(|e| format!("failed to create a scratch dir: {e}"))?;
+    pub async fn open(s: &Scenario, backend: &dyn Backend, timings: &mut Timings) -> Result<Session, RunnerError> {
+        let scratch = Scratch::new(&scratch_label(&s.name))
+            .map_err(|e| RunnerError::with(Kind::Io, "failed to create a scratch dir", e))?;
         let t = Instant::now();
         let pki_dir = scratch.path().join("pki");
-        let pki = tokio::task::block_in_place(|| Materialized::generate(&s.pki, &pki_dir))?;
+        let pki = tokio::task::block_in_place(|| Materialized::generate(&s.pki, &pki_dir))
+            .map_err(|e| RunnerError::with(Kind::Pki, "", e))?;
         timings.pki_ms = ms(t);
         let t = Instant::now();
         let bootstrap = Bootstrap { roles: s.server.roles.clone(), databases: s.server.databases.clone() };
         let (mut instance, reused) = match super::pool::take(&backend.id(), &bootstrap) {
             Some(idle) => (reuse(idle, &bootstrap).await?, true),
-            None => (backend.create(&bootstrap).await.map_err(|e| e.to_string())?, false),
+            None => (backend.create(&bootstrap).await?, false),
         };
         let log_start = instance.log_offset().await;
         // Backends of earlier scenarios on a reused server must not leak into our windows.
         let seen_backends: BTreeSet<u32> =
             crate::server::log::parse(&instance.log_since(0).await).into_iter().map(|e| e.pid).collect();
         let state = ConfigState::new(s);
-        instance.apply(&state.render(&pki)).await.map_err(|e| e.to_string())?;
+        instance.apply(&state.render(&pki)).await?;
         let start_failure = if reused { instance.restart().await.err() } else { instance.start().await.err() };
         timings.server_ms = ms(t);
         Ok(Session {
@@ -328,7 +333,7 @@ impl Session {
         }
         let relay = match self.cancel_relay(&mut req).await {
             Ok(relay) => relay,
-            Err(reason) => return Outcome::Skipped { reason },
+            Err(e) => return Outcome::Skipped { reason: e.to_string() },
         };
         let offset = self.instance.log_offset().await;
         let report = client.connect(&req).await;
@@ -366,7 +371,7 @@ impl Session {
 
     /// For a case with a cancel action over TCP, a [`Relay`] in front of the server that the
     /// attempt's `port` now names, so the cancel connections' openings can be read.
-    async fn cancel_relay(&self, req: &mut ConnectRequest) -> Result<Option<Relay>, String> {
+    async fn cancel_relay(&self, req: &mut ConnectRequest) -> Result<Option<Relay>, RunnerError> {
         let socket = req.get("hostaddr").is_none() && req.get("host").is_some_and(|h| h.starts_with('/'));
         if !req.cancel || socket {
             return Ok(None);

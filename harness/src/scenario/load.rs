@@ -204,7 +204,7 @@ impl Convert {
         let pg = raw.pg.as_deref().and_then(|text| match VersionReq::parse(text) {
             Ok(r) => Some(r),
             Err(msg) => {
-                self.error(&path.key("pg"), msg, Some("write e.g. \">=14\" or \">=14, <17\"".into()));
+                self.error(&path.key("pg"), msg.to_string(), Some("write e.g. \">=14\" or \">=14, <17\"".into()));
                 None
             }
         });
@@ -712,7 +712,7 @@ impl Convert {
             let pg = match raw.pg.as_deref().map(VersionReq::parse).transpose() {
                 Ok(pg) => pg,
                 Err(msg) => {
-                    self.error(&p.key("pg"), msg, Some("write e.g. \">=16\"".into()));
+                    self.error(&p.key("pg"), msg.to_string(), Some("write e.g. \">=16\"".into()));
                     continue;
                 }
             };

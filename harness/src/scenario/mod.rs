@@ -16,7 +16,7 @@ use std::path::PathBuf;
 pub use keywords::{HARNESS_SETTINGS, KEYWORDS, Keyword, ValueKind, keyword};
 pub use load::{Diagnostic, ScenarioError, load_file, load_str};
 pub use locate::KeyPath;
-pub use version::{PgVersion, VersionReq};
+pub use version::{PgVersion, VersionReq, VersionReqError};
 
 use crate::outcome::{FailureClass, Side};
 use pgtls_certs::PkiSpec;

@@ -65,6 +65,13 @@ enum Op {
     Eq,
 }
 
+/// A comma-separated term of a version requirement that is not `<op><version>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{part}` is not a version comparison")]
+pub struct VersionReqError {
+    pub part: String,
+}
+
 /// A conjunction of comparisons, e.g. `>=14, <17`. A bare `15` means "major 15".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionReq {
@@ -73,14 +80,14 @@ pub struct VersionReq {
 }
 
 impl VersionReq {
-    pub fn parse(text: &str) -> Result<VersionReq, String> {
+    pub fn parse(text: &str) -> Result<VersionReq, VersionReqError> {
         let mut terms = Vec::new();
         for part in text.split(',').map(str::trim) {
             let (op, rest) = split_op(part);
             let has_minor = rest.contains('.');
             let version = PgVersion::parse(rest)
                 .filter(|v| !v.prerelease)
-                .ok_or_else(|| format!("`{part}` is not a version comparison"))?;
+                .ok_or_else(|| VersionReqError { part: part.to_owned() })?;
             terms.push((op, version, has_minor));
         }
         Ok(VersionReq { text: text.to_owned(), terms })

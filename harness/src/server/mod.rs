@@ -12,10 +12,14 @@ pub use crate::pki::{ConfValue, FileSource, Paths, ServerFile, render_text};
 
 pub mod docker;
 pub mod embedded;
+mod error;
 pub mod log;
 pub mod native;
 pub mod process;
 pub mod psql;
+
+pub(crate) use error::Joined;
+pub use error::{Cause, ServerError, ServerErrorKind};
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -55,7 +59,7 @@ pub trait Backend: Send + Sync {
     fn id(&self) -> String;
 
     /// Creates a stopped instance with `bootstrap` applied; it owns its files.
-    fn create<'a>(&'a self, bootstrap: &'a Bootstrap) -> BoxFuture<'a, Result<Box<dyn Instance>, BackendError>>;
+    fn create<'a>(&'a self, bootstrap: &'a Bootstrap) -> BoxFuture<'a, Result<Box<dyn Instance>, ServerError>>;
 }
 
 /// One server: files in place, then started and changed by steps.
@@ -65,9 +69,10 @@ pub trait Instance: Send + Sync {
     fn write_files(&mut self, config: &ServerConfig) -> std::io::Result<()>;
     /// Makes the configuration files the server's: [`Instance::write_files`], and for an
     /// instance whose server reads no files of this machine, the copy that reaches it.
-    fn apply<'a>(&'a mut self, config: &'a ServerConfig) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn apply<'a>(&'a mut self, config: &'a ServerConfig) -> BoxFuture<'a, Result<(), ServerError>> {
         Box::pin(async move {
-            self.write_files(config).map_err(|e| BackendError::new("failed to write the server configuration", e))
+            self.write_files(config)
+                .map_err(|e| ServerError::with(ServerErrorKind::Io, "failed to write the server configuration", e))
         })
     }
     fn start(&mut self) -> BoxFuture<'_, Result<(), StartFailure>>;
@@ -96,16 +101,22 @@ pub trait Instance: Send + Sync {
     /// Asks the server to reload and waits until it has: a new backend inherits the
     /// postmaster's `pg_conf_load_time`, and the postmaster finishes its SIGHUP work
     /// (configuration, pg_hba, SSL context) before it forks again.
-    fn reload(&mut self) -> BoxFuture<'_, Result<(), BackendError>> {
+    fn reload(&mut self) -> BoxFuture<'_, Result<(), ServerError>> {
         Box::pin(async move {
             const Q: &str = "select pg_conf_load_time()::text";
-            let admin = self.admin().await.map_err(|e| BackendError::new("failed to connect for reload", e))?;
-            let before: String =
-                admin.query_one(Q, &[]).await.map_err(|e| BackendError::new("failed to reload", e))?.get(0);
+            let admin = self
+                .admin()
+                .await
+                .map_err(|e| ServerError::with(ServerErrorKind::Admin, "failed to connect for reload", e))?;
+            let before: String = admin
+                .query_one(Q, &[])
+                .await
+                .map_err(|e| ServerError::with(ServerErrorKind::Admin, "failed to reload", e))?
+                .get(0);
             admin
                 .execute("select pg_reload_conf()", &[])
                 .await
-                .map_err(|e| BackendError::new("failed to reload", e))?;
+                .map_err(|e| ServerError::with(ServerErrorKind::Admin, "failed to reload", e))?;
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while std::time::Instant::now() < deadline {
                 if let Ok(c) = self.admin().await
@@ -115,26 +126,32 @@ pub trait Instance: Send + Sync {
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             }
-            Err(BackendError::new("failed to reload", "pg_conf_load_time did not change within 10 s"))
+            Err(ServerError::with(
+                ServerErrorKind::Admin,
+                "failed to reload",
+                "pg_conf_load_time did not change within 10 s",
+            ))
         })
     }
 
     /// Runs statements as a superuser (the server must be running).
-    fn execute<'a>(&'a self, statements: &'a [String]) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn execute<'a>(&'a self, statements: &'a [String]) -> BoxFuture<'a, Result<(), ServerError>> {
         let db = self.admin_config().get_dbname().unwrap_or("postgres").to_owned();
         Box::pin(async move { self.execute_in(&db, statements).await })
     }
 
     /// Runs statements as a superuser in database `db`.
-    fn execute_in<'a>(&'a self, db: &'a str, statements: &'a [String]) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn execute_in<'a>(&'a self, db: &'a str, statements: &'a [String]) -> BoxFuture<'a, Result<(), ServerError>> {
         Box::pin(async move {
             let mut cfg = self.admin_config();
             cfg.dbname(db);
-            let c = connect_admin(cfg)
-                .await
-                .map_err(|e| BackendError::new(format!("failed to connect as superuser to {db}"), e))?;
+            let c = connect_admin(cfg).await.map_err(|e| {
+                ServerError::with(ServerErrorKind::Admin, format!("failed to connect as superuser to {db}"), e)
+            })?;
             for s in statements {
-                c.batch_execute(s).await.map_err(|e| BackendError::new(format!("`{s}` failed"), e))?;
+                c.batch_execute(s)
+                    .await
+                    .map_err(|e| ServerError::with(ServerErrorKind::Admin, format!("`{s}` failed"), e))?;
             }
             Ok(())
         })
@@ -202,20 +219,6 @@ pub struct StartFailure {
     pub fatal: Option<log::LogEntry>,
     /// The log tail, for reports.
     pub log_tail: String,
-}
-
-/// A backend could not do what it was asked (not a server outcome).
-#[derive(Debug, thiserror::Error)]
-#[error("{context}: {message}")]
-pub struct BackendError {
-    pub context: String,
-    pub message: String,
-}
-
-impl BackendError {
-    pub fn new(context: impl Into<String>, message: impl std::fmt::Display) -> Self {
-        BackendError { context: context.into(), message: message.to_string() }
-    }
 }
 
 /// Quotes a postgresql.conf value.

@@ -20,8 +20,8 @@ use nix::unistd::Pid;
 
 use super::process::{self, ServerUser};
 use super::{
-    Backend, BackendError, Bootstrap, ConfigLayout, Endpoint, Instance, ServerConfig, ServerInfo, StartFailure,
-    harness_settings,
+    Backend, Bootstrap, ConfigLayout, Endpoint, Instance, ServerConfig, ServerError, ServerErrorKind as Kind,
+    ServerInfo, StartFailure, harness_settings,
 };
 use crate::scenario::PgVersion;
 
@@ -35,13 +35,13 @@ impl Binaries {
     /// Finds binaries: `pg_bin`, then `PGTLS_PG_BIN`, then `pg_config --bindir` from PATH, then
     /// the newest Debian-style `/usr/lib/postgresql/*/bin`, then the embedded default (fetched
     /// once, see [`super::embedded`]).
-    pub fn discover(pg_bin: Option<&Path>) -> Result<Binaries, String> {
+    pub fn discover(pg_bin: Option<&Path>) -> Result<Binaries, ServerError> {
         let candidates = [
             pg_bin.map(|p| (p.to_owned(), "--pg-bin")),
             std::env::var_os("PGTLS_PG_BIN").map(|p| (PathBuf::from(p), "PGTLS_PG_BIN")),
         ];
         if let Some((dir, source)) = candidates.into_iter().flatten().next() {
-            return Binaries::at(&dir).map_err(|e| format!("{source} {}: {e}", dir.display()));
+            return Binaries::at(&dir).map_err(|e| e.context(format!("{source} {}", dir.display())));
         }
         if let Some(dir) = pg_config_bindir()
             && let Ok(b) = Binaries::at(&dir)
@@ -52,22 +52,25 @@ impl Binaries {
             return Binaries::at(&dir);
         }
         let dir = super::embedded::bindir().map_err(|e| {
-            format!(
-                "failed to find PostgreSQL binaries: no --pg-bin, no PGTLS_PG_BIN, no pg_config on PATH, no \
-                 /usr/lib/postgresql/*/bin, and the embedded default is unavailable: {e} (hint: install \
-                 postgresql, e.g. `apt-get install postgresql`, or pass --pg-bin DIR)"
+            ServerError::new(
+                Kind::Unavailable,
+                format!(
+                    "failed to find PostgreSQL binaries: no --pg-bin, no PGTLS_PG_BIN, no pg_config on PATH, no \
+                     /usr/lib/postgresql/*/bin, and the embedded default is unavailable: {e} (hint: install \
+                     postgresql, e.g. `apt-get install postgresql`, or pass --pg-bin DIR)"
+                ),
             )
         })?;
         Binaries::at(&dir)
     }
 
-    fn at(dir: &Path) -> Result<Binaries, String> {
+    fn at(dir: &Path) -> Result<Binaries, ServerError> {
         for prog in ["postgres", "initdb"] {
             if !dir.join(prog).is_file() {
-                return Err(format!("no `{prog}` in this directory"));
+                return Err(ServerError::new(Kind::Unavailable, format!("no `{prog}` in this directory")));
             }
         }
-        let bindir = dir.canonicalize().map_err(|e| e.to_string())?;
+        let bindir = dir.canonicalize().map_err(ServerError::io)?;
         Ok(Binaries { bindir })
     }
 
@@ -113,12 +116,13 @@ pub struct NativeBackend {
 impl NativeBackend {
     /// Probes the binaries (version, settings, SSL library) and makes sure the base template
     /// exists. Blocking: call it once per binary set, before running scenarios.
-    pub fn new(bins: Binaries) -> Result<NativeBackend, String> {
+    pub fn new(bins: Binaries) -> Result<NativeBackend, ServerError> {
         let user = ServerUser::detect()?;
         let cache = crate::cache::dir();
         let version_text = run_text(&user, &bins, "postgres", &["--version"])?;
-        let version = PgVersion::parse(&version_text)
-            .ok_or_else(|| format!("failed to parse `postgres --version` output: {version_text}"))?;
+        let version = PgVersion::parse(&version_text).ok_or_else(|| {
+            ServerError::new(Kind::Unavailable, format!("failed to parse `postgres --version` output: {version_text}"))
+        })?;
         let settings = describe_config(&user, &bins)?;
         let key = template_key_of(&[&bins.bindir.to_string_lossy(), &version_text, TEMPLATE_RECIPE]);
         let base_template = cache.join("templates").join(format!("pg{}-{key}", version.major));
@@ -142,7 +146,7 @@ impl NativeBackend {
     }
 
     /// The second-level template with `bootstrap`'s roles and databases.
-    fn bootstrap_template(&self, bootstrap: &Bootstrap) -> Result<PathBuf, String> {
+    fn bootstrap_template(&self, bootstrap: &Bootstrap) -> Result<PathBuf, ServerError> {
         if bootstrap.roles.is_empty() && bootstrap.databases.is_empty() {
             return Ok(self.base_template.clone());
         }
@@ -159,31 +163,33 @@ impl NativeBackend {
 
     /// Copies the base template to `tmp`, starts it on a socket only, runs the bootstrap SQL
     /// and shuts it down cleanly.
-    fn build_bootstrap(&self, tmp: &Path, bootstrap: &Bootstrap) -> Result<(), String> {
+    fn build_bootstrap(&self, tmp: &Path, bootstrap: &Bootstrap) -> Result<(), ServerError> {
         let data = tmp.join("data");
-        process::copy_tree(&self.base_template.join("data"), &data).map_err(|e| e.to_string())?;
-        self.user.chown_tree(tmp).map_err(|e| e.to_string())?;
+        process::copy_tree(&self.base_template.join("data"), &data).map_err(ServerError::io)?;
+        self.user.chown_tree(tmp).map_err(ServerError::io)?;
         // A thread of its own, so its runtime never nests inside the caller's.
         std::thread::scope(|s| {
             s.spawn(|| {
-                let rt =
-                    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ServerError::io)?;
                 rt.block_on(self.run_bootstrap(tmp, &data, bootstrap))
             })
             .join()
-            .map_err(|_| "bootstrap thread panicked".to_owned())?
+            .map_err(|_| ServerError::new(Kind::Io, "bootstrap thread panicked"))?
         })
     }
 
-    async fn run_bootstrap(&self, tmp: &Path, data: &Path, bootstrap: &Bootstrap) -> Result<(), String> {
+    async fn run_bootstrap(&self, tmp: &Path, data: &Path, bootstrap: &Bootstrap) -> Result<(), ServerError> {
         {
             let mut inst = NativeInstance::new(self, tmp.to_owned(), data.to_owned(), "".into());
             let config = ServerConfig::default();
-            inst.write_files(&config).map_err(|e| e.to_string())?;
-            inst.start_inner().await.map_err(|e| format!("{e}\n{}", e.log_tail))?;
-            let client = inst.admin().await.map_err(|e| e.to_string())?;
+            inst.write_files(&config).map_err(ServerError::io)?;
+            inst.start_inner().await.map_err(|e| ServerError::of(Kind::Command, format!("{e}\n{}", e.log_tail)))?;
+            let client = inst.admin().await.map_err(|e| ServerError::of(Kind::Admin, e))?;
             for stmt in super::bootstrap_sql(bootstrap) {
-                client.batch_execute(&stmt).await.map_err(|e| format!("bootstrap `{stmt}` failed: {e}"))?;
+                client
+                    .batch_execute(&stmt)
+                    .await
+                    .map_err(|e| ServerError::with(Kind::Admin, format!("bootstrap `{stmt}` failed"), e))?;
             }
             drop(client);
             inst.shutdown(Signal::SIGINT).await;
@@ -209,17 +215,19 @@ pub(crate) fn template_key_of(parts: &[&str]) -> String {
     hex::encode(&h.finish()[..8])
 }
 
-fn run_text(user: &ServerUser, bins: &Binaries, program: &str, args: &[&str]) -> Result<String, String> {
+fn run_text(user: &ServerUser, bins: &Binaries, program: &str, args: &[&str]) -> Result<String, ServerError> {
     let mut cmd = bins.command(user, program);
     cmd.args(args);
-    let out = process::run(&mut cmd).map_err(|e| format!("failed to run {}: {e}", process::describe(&cmd)))?;
+    let out = process::run(&mut cmd)
+        .map_err(|e| ServerError::with(Kind::Io, format!("failed to run {}", process::describe(&cmd)), e))?;
     if !out.status.success() {
-        return Err(format!("`{}` failed: {}", process::describe(&cmd), String::from_utf8_lossy(&out.stderr).trim()));
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        return Err(ServerError::with(Kind::Command, format!("`{}` failed", process::describe(&cmd)), stderr));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-fn describe_config(user: &ServerUser, bins: &Binaries) -> Result<BTreeSet<String>, String> {
+fn describe_config(user: &ServerUser, bins: &Binaries) -> Result<BTreeSet<String>, ServerError> {
     let text = run_text(user, bins, "postgres", &["--describe-config"])?;
     Ok(text.lines().filter_map(|l| l.split('\t').next()).filter(|s| !s.is_empty()).map(str::to_owned).collect())
 }
@@ -228,51 +236,54 @@ fn describe_config(user: &ServerUser, bins: &Binaries) -> Result<BTreeSet<String
 /// reach the cache directory later).
 const SSL_LIBRARY_FILE: &str = "ssl_library";
 
-fn initdb(user: &ServerUser, bins: &Binaries, tmp: &Path) -> Result<(), String> {
-    user.chown_tree(tmp).map_err(|e| e.to_string())?;
+fn initdb(user: &ServerUser, bins: &Binaries, tmp: &Path) -> Result<(), ServerError> {
+    user.chown_tree(tmp).map_err(ServerError::io)?;
     let data = tmp.join("data");
     let mut cmd = bins.command(user, "initdb");
     cmd.args(["-N", "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-instructions"]);
     cmd.arg("-D").arg(&data);
     // --wal-segsize (PG 11+) shrinks pg_wal from 16 MB to 1 MB: every instance copies it.
     cmd.arg("--wal-segsize=1");
-    let out = process::run(&mut cmd).map_err(|e| e.to_string())?;
+    let out = process::run(&mut cmd).map_err(ServerError::io)?;
     if !out.status.success() {
-        return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        return Err(ServerError::with(Kind::Command, "initdb failed", stderr));
     }
     let lib = run_text(user, bins, "postgres", &["-D", &data.to_string_lossy(), "-C", "ssl_library"])?;
-    std::fs::write(tmp.join(SSL_LIBRARY_FILE), lib).map_err(|e| e.to_string())?;
+    std::fs::write(tmp.join(SSL_LIBRARY_FILE), lib).map_err(ServerError::io)?;
     let conf = data.join("postgresql.conf");
-    let mut text = std::fs::read_to_string(&conf).map_err(|e| e.to_string())?;
+    let mut text = std::fs::read_to_string(&conf).map_err(ServerError::io)?;
     text.push_str(&format!("\ninclude_if_exists '{CONF_INCLUDE}'\n"));
-    std::fs::write(&conf, text).map_err(|e| e.to_string())
+    std::fs::write(&conf, text).map_err(ServerError::io)
 }
 
 /// Builds `dir` with `build` unless it exists, under a lock; `build` gets a scratch directory
 /// that becomes `dir` on success.
-fn ensure_template(dir: &Path, build: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), String> {
+fn ensure_template(dir: &Path, build: impl FnOnce(&Path) -> Result<(), ServerError>) -> Result<(), ServerError> {
     if dir.join("data/PG_VERSION").is_file() {
         return Ok(());
     }
-    let parent = dir.parent().ok_or("template path has no parent")?;
-    std::fs::create_dir_all(parent).map_err(|e| format!("failed to create cache dir {}: {e}", parent.display()))?;
-    let lock = File::create(dir.with_extension("lock")).map_err(|e| e.to_string())?;
-    let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| e.to_string())?;
+    let parent = dir.parent().ok_or_else(|| ServerError::new(Kind::Io, "template path has no parent"))?;
+    std::fs::create_dir_all(parent)
+        .map_err(|e| ServerError::with(Kind::Io, format!("failed to create cache dir {}", parent.display()), e))?;
+    let lock = File::create(dir.with_extension("lock")).map_err(ServerError::io)?;
+    let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| ServerError::of(Kind::Io, e))?;
     if dir.join("data/PG_VERSION").is_file() {
         return Ok(());
     }
     // Build in a world-traversable scratch dir: the server user must reach it even when the
     // cache lives in root's home.
-    let scratch = crate::cleanup::Scratch::new("template").map_err(|e| e.to_string())?;
-    make_traversable(scratch.path()).map_err(|e| e.to_string())?;
+    let scratch = crate::cleanup::Scratch::new("template").map_err(ServerError::io)?;
+    make_traversable(scratch.path()).map_err(ServerError::io)?;
     let work = scratch.path().join("t");
-    std::fs::create_dir(&work).map_err(|e| e.to_string())?;
+    std::fs::create_dir(&work).map_err(ServerError::io)?;
     build(&work)?;
     let staged = dir.with_extension("new");
     let _ = std::fs::remove_dir_all(&staged);
-    process::copy_tree(&work, &staged).map_err(|e| e.to_string())?;
+    process::copy_tree(&work, &staged).map_err(ServerError::io)?;
     let _ = std::fs::remove_dir_all(dir);
-    std::fs::rename(&staged, dir).map_err(|e| e.to_string())
+    std::fs::rename(&staged, dir).map_err(ServerError::io)
 }
 
 fn make_traversable(p: &Path) -> std::io::Result<()> {
@@ -289,12 +300,12 @@ impl Backend for NativeBackend {
         format!("native:{}", self.bins.bindir.display())
     }
 
-    fn create<'a>(&'a self, bootstrap: &'a Bootstrap) -> BoxFuture<'a, Result<Box<dyn Instance>, BackendError>> {
+    fn create<'a>(&'a self, bootstrap: &'a Bootstrap) -> BoxFuture<'a, Result<Box<dyn Instance>, ServerError>> {
         Box::pin(async move {
             let template = tokio::task::block_in_place(|| self.bootstrap_template(bootstrap))
-                .map_err(|e| BackendError::new("failed to prepare the bootstrap template", e))?;
+                .map_err(|e| e.context("failed to prepare the bootstrap template"))?;
             let scratch = crate::cleanup::Scratch::new("server")
-                .map_err(|e| BackendError::new("failed to create a server dir", e))?;
+                .map_err(|e| ServerError::with(Kind::Io, "failed to create a server dir", e))?;
             let root = scratch.path().join("server");
             let data = root.join("data");
             tokio::task::block_in_place(|| -> std::io::Result<()> {
@@ -303,7 +314,7 @@ impl Backend for NativeBackend {
                 std::fs::create_dir_all(root.join("ssl"))?;
                 self.user.chown_tree(&root)
             })
-            .map_err(|e| BackendError::new("failed to copy the template", e))?;
+            .map_err(|e| ServerError::with(Kind::Io, "failed to copy the template", e))?;
             let mut inst = NativeInstance::new(self, root, data, "127.0.0.1".into());
             inst.scratch = Some(scratch);
             Ok(Box::new(inst) as Box<dyn Instance>)

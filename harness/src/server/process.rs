@@ -18,6 +18,8 @@ use std::sync::{Mutex, OnceLock};
 
 use nix::unistd::{Gid, Uid, User};
 
+use super::{ServerError, ServerErrorKind as Kind};
+
 /// The account server processes run as.
 #[derive(Debug, Clone)]
 pub struct ServerUser {
@@ -31,7 +33,7 @@ pub struct ServerUser {
 impl ServerUser {
     /// The user to run servers as: ourselves unless we are root, in which case
     /// `PGTLS_SERVER_USER` or `postgres`.
-    pub fn detect() -> Result<ServerUser, String> {
+    pub fn detect() -> Result<ServerUser, ServerError> {
         let me = Uid::current();
         if !me.is_root() {
             let name = User::from_uid(me).ok().flatten().map_or_else(|| me.to_string(), |u| u.name);
@@ -39,14 +41,19 @@ impl ServerUser {
         }
         let explicit = std::env::var("PGTLS_SERVER_USER").ok();
         let name = explicit.clone().unwrap_or_else(|| "postgres".to_owned());
-        let lookup =
-            |name: &str| User::from_name(name).map_err(|e| format!("failed to look up server user `{name}`: {e}"));
+        let lookup = |name: &str| {
+            User::from_name(name)
+                .map_err(|e| ServerError::with(Kind::Unavailable, format!("failed to look up server user `{name}`"), e))
+        };
         let user = match (lookup(&name)?, explicit) {
             (Some(user), _) => user,
             (None, Some(_)) => {
-                return Err(format!(
-                    "pgtls runs as root and PostgreSQL refuses to; PGTLS_SERVER_USER names `{name}`, which does \
-                     not exist (hint: create it with `useradd --system {name}` or unset PGTLS_SERVER_USER)"
+                return Err(ServerError::new(
+                    Kind::Unavailable,
+                    format!(
+                        "pgtls runs as root and PostgreSQL refuses to; PGTLS_SERVER_USER names `{name}`, which \
+                         does not exist (hint: create it with `useradd --system {name}` or unset PGTLS_SERVER_USER)"
+                    ),
                 ));
             }
             (None, None) => fallback_user(lookup)?,
@@ -86,12 +93,15 @@ impl ServerUser {
 
 /// As root without a `postgres` user: `nobody`, which every Debian-like system has, with a
 /// one-line notice; the server files are made its own like any server user's.
-fn fallback_user(lookup: impl Fn(&str) -> Result<Option<User>, String>) -> Result<User, String> {
+fn fallback_user(lookup: impl Fn(&str) -> Result<Option<User>, ServerError>) -> Result<User, ServerError> {
     static NOTICE: std::sync::Once = std::sync::Once::new();
-    let user = lookup("nobody")?.ok_or(
-        "pgtls runs as root and PostgreSQL refuses to; there is no `postgres` user (nor `nobody`) to run servers \
-         as (hint: create one with `useradd --system --create-home postgres`, or set PGTLS_SERVER_USER)",
-    )?;
+    let user = lookup("nobody")?.ok_or_else(|| {
+        ServerError::new(
+            Kind::Unavailable,
+            "pgtls runs as root and PostgreSQL refuses to; there is no `postgres` user (nor `nobody`) to run \
+             servers as (hint: create one with `useradd --system --create-home postgres`, or set PGTLS_SERVER_USER)",
+        )
+    })?;
     NOTICE.call_once(|| {
         eprintln!(
             "pgtls: running as root without a `postgres` user: test servers run as `nobody` \

@@ -34,7 +34,7 @@ pub trait RemotePsql: Send + Sync {
     fn path(&self, here: &Path) -> String;
     /// Provides `inputs`, writes `service` to a private file named by `PGSERVICEFILE`, runs
     /// `argv` with exactly `env` (plus that), and brings `outputs` back here.
-    fn run<'a>(&'a self, run: &'a RemoteRun) -> BoxFuture<'a, Result<RunOutput, String>>;
+    fn run<'a>(&'a self, run: &'a RemoteRun) -> BoxFuture<'a, Result<RunOutput, super::ServerError>>;
 }
 
 /// One remote psql run: `argv`, `env` and `service` carry remote paths

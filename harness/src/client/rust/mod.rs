@@ -239,7 +239,7 @@ async fn attempt(s: &Settings, mode: Mode) -> Attempt {
             let report = match row.map(|r| r.get::<_, String>(0)) {
                 Ok(json) => match parse_session(&json) {
                     Ok(c) => ClientReport::Connected(Connected { query, cancel, ..c }),
-                    Err(m) => failed(FailureClass::Unclassified, m),
+                    Err(e) => failed(FailureClass::Unclassified, e.to_string()),
                 },
                 Err(e) => ClientReport::Failed(evidence(&e, s, mode, started, established)),
             };

@@ -17,6 +17,8 @@ use testcontainers::bollard::container::LogOutput;
 use testcontainers::bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use crate::server::{ServerError, ServerErrorKind as Kind};
+
 /// The session's program. Scripts run in the session's own shell (so one may keep a file
 /// open for the next, and a request costs no fork of its own) with their output in two files;
 /// `read -N` reads exactly N bytes (`LC_ALL=C`), as bash's `read` reads a pipe byte by byte,
@@ -64,7 +66,7 @@ struct Session {
 }
 
 impl Session {
-    async fn open(container: &str, user: &str) -> Result<Session, String> {
+    async fn open(container: &str, user: &str) -> Result<Session, ServerError> {
         let docker = super::api().await?;
         let exec = docker
             .create_exec(
@@ -79,18 +81,22 @@ impl Session {
                 },
             )
             .await
-            .map_err(|e| format!("failed to create an exec session in {container}: {e}"))?;
+            .map_err(|e| {
+                ServerError::with(Kind::Engine, format!("failed to create an exec session in {container}"), e)
+            })?;
         match docker.start_exec(&exec.id, Some(StartExecOptions::default())).await {
             Ok(StartExecResults::Attached { output, input }) => Ok(Session { input, output, buf: Vec::new() }),
-            Ok(StartExecResults::Detached) => Err("the exec session started detached".into()),
-            Err(e) => Err(format!("failed to start an exec session in {container}: {e}")),
+            Ok(StartExecResults::Detached) => Err(ServerError::new(Kind::Engine, "the exec session started detached")),
+            Err(e) => {
+                Err(ServerError::with(Kind::Engine, format!("failed to start an exec session in {container}"), e))
+            }
         }
     }
 
-    async fn run(&mut self, script: &str) -> Result<Output, String> {
+    async fn run(&mut self, script: &str) -> Result<Output, ServerError> {
         let request = format!("{}\n{script}", script.len());
-        self.input.write_all(request.as_bytes()).await.map_err(|e| format!("exec session: {e}"))?;
-        self.input.flush().await.map_err(|e| format!("exec session: {e}"))?;
+        self.input.write_all(request.as_bytes()).await.map_err(session_err)?;
+        self.input.flush().await.map_err(session_err)?;
         let header = loop {
             if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
                 let line = String::from_utf8_lossy(&self.buf[..pos]).into_owned();
@@ -100,8 +106,10 @@ impl Session {
             self.fill().await?;
         };
         let mut fields = header.split_whitespace().map(str::parse::<i64>);
-        let mut next =
-            || fields.next().and_then(Result::ok).ok_or_else(|| format!("exec session: bad header {header:?}"));
+        let mut next = || {
+            let field = fields.next().and_then(Result::ok);
+            field.ok_or_else(|| ServerError::new(Kind::Engine, format!("exec session: bad header {header:?}")))
+        };
         let (code, out_len, err_len) = (next()?, next()?, next()?);
         let (out_len, err_len) = (to_len(out_len)?, to_len(err_len)?);
         while self.buf.len() < out_len + err_len {
@@ -113,7 +121,7 @@ impl Session {
     }
 
     /// Reads the next chunk of the session's stdout (its stderr carries nothing of ours).
-    async fn fill(&mut self) -> Result<(), String> {
+    async fn fill(&mut self) -> Result<(), ServerError> {
         loop {
             match self.output.next().await {
                 Some(Ok(LogOutput::StdOut { message } | LogOutput::Console { message })) => {
@@ -121,15 +129,19 @@ impl Session {
                     return Ok(());
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(format!("exec session: {e}")),
-                None => return Err("exec session ended (the container stopped?)".into()),
+                Some(Err(e)) => return Err(session_err(e)),
+                None => return Err(ServerError::new(Kind::Engine, "exec session ended (the container stopped?)")),
             }
         }
     }
 }
 
-fn to_len(n: i64) -> Result<usize, String> {
-    usize::try_from(n).map_err(|_| format!("exec session: bad length {n}"))
+fn to_len(n: i64) -> Result<usize, ServerError> {
+    usize::try_from(n).map_err(|_| ServerError::new(Kind::Engine, format!("exec session: bad length {n}")))
+}
+
+fn session_err(e: impl Into<crate::server::Cause>) -> ServerError {
+    ServerError::with(Kind::Engine, "exec session", e)
 }
 
 /// Sessions in one container as one user, opened as concurrent requests need them.
@@ -146,14 +158,14 @@ impl Channels {
 
     /// Opens a session ahead of the first request (sessions of one container open in parallel
     /// this way; an open costs 50–100 ms here).
-    pub async fn warm(&self) -> Result<(), String> {
+    pub async fn warm(&self) -> Result<(), ServerError> {
         let session = Session::open(&self.container, &self.user).await?;
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(session);
         Ok(())
     }
 
     /// Runs `script`; a session that fails or overruns `timeout` is dropped, not reused.
-    pub async fn run(&self, script: &str, timeout: Duration) -> Result<Output, String> {
+    pub async fn run(&self, script: &str, timeout: Duration) -> Result<Output, ServerError> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut session = match idle {
             Some(s) => s,
@@ -161,7 +173,7 @@ impl Channels {
         };
         let result = tokio::time::timeout(timeout, session.run(script))
             .await
-            .unwrap_or_else(|_| Err(format!("{NO_ANSWER} within {timeout:?}")));
+            .unwrap_or_else(|_| Err(ServerError::new(Kind::NoAnswer, format!("{NO_ANSWER} within {timeout:?}"))));
         if result.is_ok() {
             self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(session);
         }

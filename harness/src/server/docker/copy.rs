@@ -27,6 +27,7 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use super::channel::{self, Channels};
 use super::split_image;
 use crate::server::psql::{RemotePsql, RemoteRun, RunOutput};
+use crate::server::{ServerError, ServerErrorKind as Kind};
 
 /// Where the client container keeps this machine's files: `/pgtls-host/<path here>`.
 pub const REMOTE_ROOT: &str = "/pgtls-host";
@@ -150,7 +151,7 @@ fn printf_escape(bytes: &[u8]) -> String {
 }
 
 /// A file's bytes and mode from the container, `None` if it does not exist.
-async fn download(container: &str, path: &str) -> Result<Option<(Vec<u8>, u32)>, String> {
+async fn download(container: &str, path: &str) -> Result<Option<(Vec<u8>, u32)>, ServerError> {
     let docker = super::api().await?;
     let opts = DownloadFromContainerOptionsBuilder::default().path(path).build();
     let mut stream = docker.download_from_container(container, Some(opts));
@@ -162,17 +163,23 @@ async fn download(container: &str, path: &str) -> Result<Option<(Vec<u8>, u32)>,
             Err(e) if e.to_string().contains("404") || e.to_string().to_lowercase().contains("no such") => {
                 return Ok(None);
             }
-            Err(e) => return Err(format!("failed to copy {path} out of container {container}: {e}")),
+            Err(e) => {
+                return Err(ServerError::with(
+                    Kind::Engine,
+                    format!("failed to copy {path} out of container {container}"),
+                    e,
+                ));
+            }
         }
     }
     let mut archive = tar::Archive::new(bytes.as_slice());
-    let entries = archive.entries().map_err(|e| e.to_string())?;
+    let entries = archive.entries().map_err(ServerError::io)?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| e.to_string())?;
+        let mut entry = entry.map_err(ServerError::io)?;
         if entry.header().entry_type().is_file() {
-            let mode = entry.header().mode().map_err(|e| e.to_string())?;
+            let mode = entry.header().mode().map_err(ServerError::io)?;
             let mut data = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut data).map_err(|e| e.to_string())?;
+            std::io::Read::read_to_end(&mut entry, &mut data).map_err(ServerError::io)?;
             return Ok(Some((data, mode)));
         }
     }
@@ -191,7 +198,7 @@ pub struct ClientContainer {
 }
 
 impl ClientContainer {
-    pub async fn start(image: &str) -> Result<ClientContainer, String> {
+    pub async fn start(image: &str) -> Result<ClientContainer, ServerError> {
         let (repo, tag) = split_image(image);
         let creating = crate::cleanup::before_labelled_container();
         let c = GenericImage::new(repo, tag)
@@ -205,7 +212,9 @@ impl ClientContainer {
             .with_label(crate::cleanup::OWNER_LABEL, std::process::id().to_string())
             .start()
             .await
-            .map_err(|e| format!("failed to start a client container of {image}: {e}"))?;
+            .map_err(|e| {
+                ServerError::with(Kind::Engine, format!("failed to start a client container of {image}"), e)
+            })?;
         crate::cleanup::register_container(c.id());
         drop(creating);
         super::audit(c.id()).await;
@@ -220,7 +229,7 @@ impl ClientContainer {
 
     /// The commands that bring the files and directories in `paths` (and their parents) into
     /// the container as they are now.
-    async fn provide(&self, paths: &[PathBuf], script: &mut String) -> Result<(), String> {
+    async fn provide(&self, paths: &[PathBuf], script: &mut String) -> Result<(), ServerError> {
         let mut sent = self.sent.lock().await;
         for p in paths.iter().filter(|p| p.exists()) {
             let remote = self.path(p);
@@ -228,7 +237,8 @@ impl ClientContainer {
                 let parent = channel::quote(&parent.to_string_lossy());
                 script.push_str(&format!("[ -d {parent} ] || mkdir -p {parent}\n"));
             }
-            sent.sync(p, &remote, None, script).map_err(|e| format!("failed to read {}: {e}", p.display()))?;
+            sent.sync(p, &remote, None, script)
+                .map_err(|e| ServerError::with(Kind::Io, format!("failed to read {}", p.display()), e))?;
         }
         Ok(())
     }
@@ -239,7 +249,7 @@ impl RemotePsql for ClientContainer {
         format!("{REMOTE_ROOT}{}", here.display())
     }
 
-    fn run<'a>(&'a self, run: &'a RemoteRun) -> BoxFuture<'a, Result<RunOutput, String>> {
+    fn run<'a>(&'a self, run: &'a RemoteRun) -> BoxFuture<'a, Result<RunOutput, ServerError>> {
         Box::pin(async move {
             let mut script = String::new();
             self.provide(&run.inputs, &mut script).await?;
@@ -264,15 +274,16 @@ impl RemotePsql for ClientContainer {
             }
             script.push_str(&format!("exec {}\n)", words_of(&run.argv)));
             let out = match self.channels.run(&script, run.timeout + Duration::from_secs(2)).await {
-                Err(e) if e.starts_with(channel::NO_ANSWER) => {
-                    return Ok(RunOutput { timed_out: true, success: false, stdout: String::new(), stderr: e });
+                Err(e) if e.kind == Kind::NoAnswer => {
+                    let stderr = e.to_string();
+                    return Ok(RunOutput { timed_out: true, success: false, stdout: String::new(), stderr });
                 }
                 other => other?,
             };
             for p in &run.outputs {
                 if let Some((data, mode)) = download(&self.id, &self.path(p)).await? {
                     crate::server::process::write_file(p, data, mode)
-                        .map_err(|e| format!("failed to write {}: {e}", p.display()))?;
+                        .map_err(|e| ServerError::with(Kind::Io, format!("failed to write {}", p.display()), e))?;
                 }
             }
             let here = |b: &[u8]| String::from_utf8_lossy(b).replace(&format!("{REMOTE_ROOT}/"), "/");

@@ -15,8 +15,9 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use super::channel::Channels;
 use super::{ADMIN_ROLE, FileTransfer, ImageFacts, PGDATA, split_image};
 use crate::server::{
-    BackendError, ConfigLayout, Endpoint, Instance, Paths, ServerConfig, StartFailure, harness_settings, write_config,
+    ConfigLayout, Endpoint, Instance, Paths, ServerConfig, StartFailure, harness_settings, write_config,
 };
+use crate::server::{ServerError, ServerErrorKind as Kind};
 
 /// Where the host directory is mounted in the container.
 const MOUNT: &str = "/pgtls";
@@ -118,22 +119,22 @@ impl DockerInstance {
         })
     }
 
-    async fn ensure_started(&mut self) -> Result<(), String> {
+    async fn ensure_started(&mut self) -> Result<(), ServerError> {
         if let Some(c) = &self.container {
-            return c.start().await.map_err(|e| e.to_string());
+            return c.start().await.map_err(|e| ServerError::of(Kind::Engine, e));
         }
         let (repo, tag) = split_image(&self.image);
         let copy = self.files == FileTransfer::Copy;
         let _ = std::fs::remove_file(self.host_dir.join("run/state"));
-        std::fs::create_dir_all(self.host_dir.join("run")).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(self.host_dir.join("run")).map_err(ServerError::io)?;
         if !copy {
             // The configuration is on the host already: the supervisor may start at once.
-            std::fs::write(self.host_dir.join("run/go"), "").map_err(|e| e.to_string())?;
+            std::fs::write(self.host_dir.join("run/go"), "").map_err(ServerError::io)?;
         }
         if Uid::current().is_root() {
             for d in ["run", "log"] {
                 nix::unistd::chown(&self.host_dir.join(d), Some(self.uid), Some(self.gid))
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| ServerError::of(Kind::Io, e))?;
             }
         }
         let mut request = GenericImage::new(repo, tag)
@@ -149,7 +150,9 @@ impl DockerInstance {
             request = request.with_mount(Mount::bind_mount(self.host_dir.to_string_lossy().into_owned(), MOUNT));
         }
         let creating = crate::cleanup::before_labelled_container();
-        let c = request.start().await.map_err(|e| format!("failed to start a container of {}: {e}", self.image))?;
+        let c = request.start().await.map_err(|e| {
+            ServerError::with(Kind::Engine, format!("failed to start a container of {}", self.image), e)
+        })?;
         crate::cleanup::register_container(c.id());
         drop(creating);
         super::audit(c.id()).await;
@@ -177,14 +180,14 @@ impl DockerInstance {
 
     /// Copy mode: the configuration directory, as written on the host, into the container
     /// (what changed since the last time).
-    async fn upload_config(&mut self) -> Result<(), String> {
+    async fn upload_config(&mut self) -> Result<(), ServerError> {
         // As root the host files carry the owners the scenario asked for; otherwise they are
         // all the server's, as a bind mount would show them to it.
         let owner = (!Uid::current().is_root()).then_some((self.uid.as_raw(), self.gid.as_raw()));
         let mut script = String::new();
         self.sent
             .sync(&self.host_dir.join("etc"), &format!("{MOUNT}/etc"), owner, &mut script)
-            .map_err(|e| format!("failed to read the configuration: {e}"))?;
+            .map_err(|e| ServerError::with(Kind::Io, "failed to read the configuration", e))?;
         if script.is_empty() {
             return Ok(());
         }
@@ -197,14 +200,15 @@ impl DockerInstance {
     }
 
     /// Copy mode: runs `script` as root in the container; a non-zero exit is an error.
-    async fn control_run(&self, script: &str) -> Result<String, String> {
-        let Some(control) = &self.control else { return Err("no container".into()) };
+    async fn control_run(&self, script: &str) -> Result<String, ServerError> {
+        let Some(control) = &self.control else { return Err(ServerError::new(Kind::Engine, "no container")) };
         let out = control.run(script, CONTROL_TIMEOUT).await?;
         if !out.success() {
-            return Err(format!(
-                "`{}` failed in the container: {}",
-                first_line(script),
-                String::from_utf8_lossy(&out.stderr).trim()
+            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+            return Err(ServerError::with(
+                Kind::Command,
+                format!("`{}` failed in the container", first_line(script)),
+                stderr,
             ));
         }
         Ok(out.stdout_text())
@@ -226,7 +230,7 @@ impl DockerInstance {
         let offset = self.log_offset().await;
         if self.container.is_none() {
             if let Err(e) = self.ensure_started().await {
-                return Err(self.failure(offset, e).await);
+                return Err(self.failure(offset, e.to_string()).await);
             }
             let port = match &self.container {
                 Some(c) => c.get_host_port_ipv4(5432).await.map_err(|e| e.to_string()),
@@ -269,7 +273,7 @@ impl DockerInstance {
         if self.control.is_some() {
             // Copy mode: the supervisor is the container's PID 1.
             if let Err(e) = self.control_run("kill -USR1 1").await {
-                return Err(self.failure(offset, e).await);
+                return Err(self.failure(offset, e.to_string()).await);
             }
             return self.wait_ready(offset, before).await;
         }
@@ -281,7 +285,7 @@ impl DockerInstance {
             ours && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGUSR1).is_ok()
         });
         if !direct && let Err(e) = signal(&id, "USR1").await {
-            return Err(self.failure(offset, e).await);
+            return Err(self.failure(offset, e.to_string()).await);
         }
         self.wait_ready(offset, before).await
     }
@@ -331,11 +335,14 @@ async fn host_pid(id: &str) -> Option<i32> {
 }
 
 /// Sends a signal to a container's PID 1 through the Docker API.
-async fn signal(id: &str, sig: &str) -> Result<(), String> {
+async fn signal(id: &str, sig: &str) -> Result<(), ServerError> {
     use testcontainers::bollard::query_parameters::KillContainerOptionsBuilder;
     let docker = super::api().await?;
     let opts = KillContainerOptionsBuilder::default().signal(sig).build();
-    docker.kill_container(id, Some(opts)).await.map_err(|e| format!("failed to signal the container: {e}"))
+    docker
+        .kill_container(id, Some(opts))
+        .await
+        .map_err(|e| ServerError::with(Kind::Engine, "failed to signal the container", e))
 }
 
 /// How long a request to the supervisor or the log may take.
@@ -386,13 +393,14 @@ impl Instance for DockerInstance {
         Ok(())
     }
 
-    fn apply<'a>(&'a mut self, config: &'a ServerConfig) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn apply<'a>(&'a mut self, config: &'a ServerConfig) -> BoxFuture<'a, Result<(), ServerError>> {
         Box::pin(async move {
-            self.write_files(config).map_err(|e| BackendError::new("failed to write the server configuration", e))?;
+            self.write_files(config)
+                .map_err(|e| ServerError::with(Kind::Io, "failed to write the server configuration", e))?;
             if self.control.is_none() {
                 return Ok(());
             }
-            self.upload_config().await.map_err(|e| BackendError::new("failed to copy the server configuration", e))
+            self.upload_config().await.map_err(|e| e.context("failed to copy the server configuration"))
         })
     }
 

@@ -40,7 +40,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{GenericImage, ImageExt};
 
 use super::psql::PsqlLauncher;
-use super::{Backend, BackendError, Bootstrap, Instance, ServerInfo};
+use super::{Backend, Bootstrap, Instance, ServerError, ServerErrorKind as Kind, ServerInfo};
 use crate::scenario::PgVersion;
 
 pub use instance::DockerInstance;
@@ -65,7 +65,7 @@ impl FileTransfer {
     /// `bind`, `copy` or `auto`: auto is bind for an engine on a local socket (no
     /// `DOCKER_HOST`, or `unix://…`) and copy for any other `DOCKER_HOST`. Returns the mode and
     /// why, for the run header.
-    pub fn choose(choice: &str) -> Result<(FileTransfer, String), String> {
+    pub fn choose(choice: &str) -> Result<(FileTransfer, String), ServerError> {
         let host = std::env::var("DOCKER_HOST").unwrap_or_default();
         match choice {
             "bind" => Ok((FileTransfer::Bind, "--docker-files bind".into())),
@@ -75,7 +75,10 @@ impl FileTransfer {
                 Ok((FileTransfer::Bind, format!("DOCKER_HOST={host} is a local socket")))
             }
             "auto" => Ok((FileTransfer::Copy, format!("DOCKER_HOST={host} is not a local socket"))),
-            other => Err(format!("unknown --docker-files value `{other}` (expected `auto`, `bind` or `copy`)")),
+            other => Err(ServerError::new(
+                Kind::Unavailable,
+                format!("unknown --docker-files value `{other}` (expected `auto`, `bind` or `copy`)"),
+            )),
         }
     }
 
@@ -88,10 +91,10 @@ impl FileTransfer {
 }
 
 /// The engine's API client (`DOCKER_HOST` or the local socket, as testcontainers resolves it).
-async fn api() -> Result<testcontainers::bollard::Docker, String> {
+async fn api() -> Result<testcontainers::bollard::Docker, ServerError> {
     testcontainers::core::client::docker_client_instance()
         .await
-        .map_err(|e| format!("failed to reach the Docker engine: {e}"))
+        .map_err(|e| ServerError::with(Kind::Engine, "failed to reach the Docker engine", e))
 }
 
 /// With `PGTLS_AUDIT_CONTAINERS=FILE`, appends `<id> <mounts as JSON>` for each container the
@@ -104,7 +107,7 @@ async fn audit(id: &str) {
             Ok(info) => serde_json::to_string(&info.mounts.unwrap_or_default()).unwrap_or_default(),
             Err(e) => format!("inspect failed: {e}"),
         },
-        Err(e) => e,
+        Err(e) => e.to_string(),
     };
     use std::io::Write;
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
@@ -127,9 +130,9 @@ fn publish_address() -> &'static str {
 }
 
 /// The address of the engine's host as testcontainers reports it, resolved (IPv4 first).
-async fn engine_address(c: &testcontainers::ContainerAsync<GenericImage>) -> Result<std::net::IpAddr, String> {
+async fn engine_address(c: &testcontainers::ContainerAsync<GenericImage>) -> Result<std::net::IpAddr, ServerError> {
     use std::net::ToSocketAddrs;
-    let host = c.get_host().await.map_err(|e| format!("failed to get the engine's host: {e}"))?;
+    let host = c.get_host().await.map_err(|e| ServerError::with(Kind::Engine, "failed to get the engine's host", e))?;
     let name = host.to_string();
     let name = name.trim_start_matches('[').trim_end_matches(']');
     if let Ok(a) = name.parse::<std::net::IpAddr>() {
@@ -138,17 +141,24 @@ async fn engine_address(c: &testcontainers::ContainerAsync<GenericImage>) -> Res
     if name == "localhost" {
         return Ok(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    let addrs: Vec<_> = (name, 0).to_socket_addrs().map_err(|e| format!("failed to resolve {name}: {e}"))?.collect();
-    addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).map(|a| a.ip()).ok_or_else(|| format!("{name} has no address"))
+    let addrs: Vec<_> = (name, 0)
+        .to_socket_addrs()
+        .map_err(|e| ServerError::with(Kind::Engine, format!("failed to resolve {name}"), e))?
+        .collect();
+    let first = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first());
+    first.map(|a| a.ip()).ok_or_else(|| ServerError::new(Kind::Engine, format!("{name} has no address")))
 }
 
 /// Whether a Docker engine answers; `Err` says why not.
-pub fn engine_available() -> Result<(), String> {
+pub fn engine_available() -> Result<(), ServerError> {
     let out = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
     match out {
         Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => Err(format!("docker info failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
-        Err(e) => Err(format!("no docker command: {e}")),
+        Ok(o) => {
+            let stderr = String::from_utf8_lossy(&o.stderr).trim().to_owned();
+            Err(ServerError::with(Kind::Unavailable, "docker info failed", stderr))
+        }
+        Err(e) => Err(ServerError::with(Kind::Unavailable, "no docker command", e)),
     }
 }
 
@@ -159,9 +169,9 @@ pub fn local_image_id(image: &str) -> Option<String> {
 }
 
 /// The backends for `images`, after checking that an engine answers.
-pub fn backends(images: &[String], files: FileTransfer) -> Result<Vec<DockerBackend>, String> {
+pub fn backends(images: &[String], files: FileTransfer) -> Result<Vec<DockerBackend>, ServerError> {
     engine_available()?;
-    let rt = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Handle::try_current().map_err(|e| ServerError::of(Kind::Io, e))?;
     images.iter().map(|image| tokio::task::block_in_place(|| rt.block_on(DockerBackend::new(image, files)))).collect()
 }
 
@@ -187,7 +197,7 @@ pub struct DockerBackend {
 impl DockerBackend {
     /// How the image's own psql runs for the libpq client: on this host through the image's
     /// loader (bind mode), or in a client container of the image (copy mode).
-    pub async fn psql(&self) -> Result<PsqlLauncher, String> {
+    pub async fn psql(&self) -> Result<PsqlLauncher, ServerError> {
         match self.files {
             FileTransfer::Bind => {
                 tokio::task::block_in_place(|| rootfs::psql_launch(&self.image, &self.facts)).map(PsqlLauncher::Local)
@@ -199,10 +209,14 @@ impl DockerBackend {
         }
     }
 
-    pub async fn new(image: &str, files: FileTransfer) -> Result<DockerBackend, String> {
+    pub async fn new(image: &str, files: FileTransfer) -> Result<DockerBackend, ServerError> {
         let facts = facts(image).await?;
-        let version = PgVersion::parse(&facts.version_text)
-            .ok_or_else(|| format!("failed to parse the version of {image}: {}", facts.version_text))?;
+        let version = PgVersion::parse(&facts.version_text).ok_or_else(|| {
+            ServerError::new(
+                Kind::Unavailable,
+                format!("failed to parse the version of {image}: {}", facts.version_text),
+            )
+        })?;
         let info = ServerInfo {
             label: format!("docker {image}"),
             version,
@@ -216,7 +230,7 @@ impl DockerBackend {
     }
 
     /// The cached image for `bootstrap`, built on first use.
-    async fn bootstrap_image(&self, bootstrap: &Bootstrap) -> Result<String, BackendError> {
+    async fn bootstrap_image(&self, bootstrap: &Bootstrap) -> Result<String, ServerError> {
         let sql = bootstrap_sql(bootstrap);
         let key = crate::server::native::template_key_of(&[&self.facts.id, &sql, RECIPE]);
         let tag = format!("pgtls-cache/{}:{key}", slug(&self.image));
@@ -228,13 +242,11 @@ impl DockerBackend {
         if local_image_id(&tag).is_some() {
             return Ok(tag);
         }
-        self.build_bootstrap_image(&tag, &sql)
-            .await
-            .map_err(|e| BackendError::new(format!("failed to prepare {tag}"), e))?;
+        self.build_bootstrap_image(&tag, &sql).await.map_err(|e| e.context(format!("failed to prepare {tag}")))?;
         Ok(tag)
     }
 
-    async fn build_bootstrap_image(&self, tag: &str, sql: &str) -> Result<(), String> {
+    async fn build_bootstrap_image(&self, tag: &str, sql: &str) -> Result<(), ServerError> {
         let include = "echo \"include_if_exists '/pgtls/etc/pgtls.conf'\" >> \"$PGDATA/postgresql.conf\"\n".to_string();
         let (repo, version) = split_image(&self.image);
         let creating = crate::cleanup::before_labelled_container();
@@ -251,7 +263,7 @@ impl DockerBackend {
             .with_host_config_modifier(instance::publish_5432)
             .start()
             .await
-            .map_err(|e| format!("failed to start {}: {e}", self.image))?;
+            .map_err(|e| ServerError::with(Kind::Engine, format!("failed to start {}", self.image), e))?;
         crate::cleanup::register_container(container.id());
         drop(creating);
         audit(container.id()).await;
@@ -261,21 +273,24 @@ impl DockerBackend {
         let mut res = container
             .exec(ExecCommand::new(["bash", "-c", &tree]))
             .await
-            .map_err(|e| format!("failed to create /pgtls in {}: {e}", self.image))?;
+            .map_err(|e| ServerError::with(Kind::Engine, format!("failed to create /pgtls in {}", self.image), e))?;
         let out = String::from_utf8_lossy(&res.stdout_to_vec().await.unwrap_or_default()).into_owned();
         if out.trim() != "ok" {
             let err = String::from_utf8_lossy(&res.stderr_to_vec().await.unwrap_or_default()).into_owned();
-            return Err(format!("failed to create /pgtls in {}: {err}", self.image));
+            return Err(ServerError::with(Kind::Command, format!("failed to create /pgtls in {}", self.image), err));
         }
         let mut res = container
             .exec(ExecCommand::new(["psql", "-U", "postgres", "-Atc", "show ssl_library"]))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ServerError::of(Kind::Engine, e))?;
         let lib = String::from_utf8_lossy(&res.stdout_to_vec().await.unwrap_or_default()).trim().to_owned();
         if lib.is_empty() {
-            return Err(format!("{} has no SSL support (ssl_library is empty)", self.image));
+            return Err(ServerError::new(
+                Kind::Unavailable,
+                format!("{} has no SSL support (ssl_library is empty)", self.image),
+            ));
         }
-        container.stop_with_timeout(Some(30)).await.map_err(|e| e.to_string())?;
+        container.stop_with_timeout(Some(30)).await.map_err(|e| ServerError::of(Kind::Engine, e))?;
         pack_data_dir(container.id())?;
         // Through the API: Podman's service rejects the docker CLI's commit request.
         let (repo, version) = split_image(tag);
@@ -290,8 +305,8 @@ impl DockerBackend {
             api().await?.commit_container(opts, testcontainers::bollard::models::ContainerConfig::default()).await;
         crate::cleanup::unregister_container(container.id());
         let id = container.id().to_owned();
-        container.rm().await.map_err(|e| format!("failed to remove {id}: {e}"))?;
-        committed.map_err(|e| format!("failed to commit {id} as {tag}: {e}"))?;
+        container.rm().await.map_err(|e| ServerError::with(Kind::Engine, format!("failed to remove {id}"), e))?;
+        committed.map_err(|e| ServerError::with(Kind::Engine, format!("failed to commit {id} as {tag}"), e))?;
         Ok(())
     }
 }
@@ -305,11 +320,11 @@ impl Backend for DockerBackend {
         format!("docker:{}", self.facts.id)
     }
 
-    fn create<'a>(&'a self, bootstrap: &'a Bootstrap) -> BoxFuture<'a, Result<Box<dyn Instance>, BackendError>> {
+    fn create<'a>(&'a self, bootstrap: &'a Bootstrap) -> BoxFuture<'a, Result<Box<dyn Instance>, ServerError>> {
         Box::pin(async move {
             let image = self.bootstrap_image(bootstrap).await?;
             let inst = DockerInstance::new(image, &self.facts, self.files)
-                .map_err(|e| BackendError::new("failed to prepare the container", e))?;
+                .map_err(|e| ServerError::with(Kind::Io, "failed to prepare the container", e))?;
             Ok(Box::new(inst) as Box<dyn Instance>)
         })
     }
@@ -319,16 +334,18 @@ impl Backend for DockerBackend {
 /// every instance unpacks onto its tmpfs. Copying the directory itself out of the image's
 /// layer file by file is what made containers slow to start: measured here for a 2,192-file
 /// data directory, `cp -a` 3.9–4.5 s against 0.2–0.3 s for `tar -x` of the same files.
-fn pack_data_dir(container: &str) -> Result<(), String> {
-    let scratch = crate::cleanup::Scratch::new("pack").map_err(|e| e.to_string())?;
+fn pack_data_dir(container: &str) -> Result<(), ServerError> {
+    let scratch = crate::cleanup::Scratch::new("pack").map_err(ServerError::io)?;
     let tar = scratch.path().join("data.tar");
-    let file = std::fs::File::create(&tar).map_err(|e| format!("failed to create {}: {e}", tar.display()))?;
-    let docker_cp = |args: &[&str], stdout: std::process::Stdio| -> Result<(), String> {
-        let out = Command::new("docker").args(args).stdout(stdout).output().map_err(|e| e.to_string())?;
+    let file = std::fs::File::create(&tar)
+        .map_err(|e| ServerError::with(Kind::Io, format!("failed to create {}", tar.display()), e))?;
+    let docker_cp = |args: &[&str], stdout: std::process::Stdio| -> Result<(), ServerError> {
+        let out = Command::new("docker").args(args).stdout(stdout).output().map_err(ServerError::io)?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!("docker {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+            Err(ServerError::with(Kind::Command, format!("docker {} failed", args.join(" ")), stderr))
         }
     };
     // `docker cp CONTAINER:DIR -` writes the directory as a tar stream (entries `data/...`).
@@ -367,7 +384,7 @@ fn slug(image: &str) -> String {
 }
 
 /// Probes an image (version, postgres uid/gid, settings, bin dir), cached by image ID.
-async fn facts(image: &str) -> Result<ImageFacts, String> {
+async fn facts(image: &str) -> Result<ImageFacts, ServerError> {
     let id = match local_image_id(image) {
         Some(id) => id,
         None => pull(image)?,
@@ -387,17 +404,20 @@ async fn facts(image: &str) -> Result<ImageFacts, String> {
         .with_label(crate::cleanup::OWNER_LABEL, std::process::id().to_string())
         .start()
         .await
-        .map_err(|e| format!("failed to probe {image}: {e}"))?;
+        .map_err(|e| ServerError::with(Kind::Engine, format!("failed to probe {image}"), e))?;
     audit(container.id()).await;
-    let out = String::from_utf8_lossy(&container.stdout_to_vec().await.map_err(|e| e.to_string())?).into_owned();
+    let stdout = container.stdout_to_vec().await.map_err(|e| ServerError::of(Kind::Engine, e))?;
+    let out = String::from_utf8_lossy(&stdout).into_owned();
     let _ = container.rm().await;
     drop(creating);
     let mut lines = out.lines();
     let mut next = |what: &str| {
-        lines.next().map(str::trim).map(str::to_owned).ok_or_else(|| format!("probe of {image}: no {what} in `{out}`"))
+        let line = lines.next().map(str::trim).map(str::to_owned);
+        line.ok_or_else(|| ServerError::new(Kind::Unavailable, format!("probe of {image}: no {what} in `{out}`")))
     };
-    let uid = next("uid")?.parse().map_err(|e| format!("probe of {image}: {e}"))?;
-    let gid = next("gid")?.parse().map_err(|e| format!("probe of {image}: {e}"))?;
+    let probe = |e| ServerError::with(Kind::Unavailable, format!("probe of {image}"), e);
+    let uid = next("uid")?.parse().map_err(probe)?;
+    let gid = next("gid")?.parse().map_err(probe)?;
     let bindir = next("bindir")?;
     let version_text = next("version")?;
     let settings = lines.map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
@@ -409,13 +429,17 @@ async fn facts(image: &str) -> Result<ImageFacts, String> {
     Ok(f)
 }
 
-fn pull(image: &str) -> Result<String, String> {
-    let out = Command::new("docker").args(["pull", "-q", image]).output().map_err(|e| e.to_string())?;
+fn pull(image: &str) -> Result<String, ServerError> {
+    let out = Command::new("docker").args(["pull", "-q", image]).output().map_err(ServerError::io)?;
     if !out.status.success() {
-        return Err(format!(
-            "image {image} is not available locally and could not be pulled: {} (hint: build local images with ci/build-images.sh and set PGTLS_IMAGE_PATTERN=pgtls/postgres:{{major}})",
-            String::from_utf8_lossy(&out.stderr).trim()
+        return Err(ServerError::new(
+            Kind::Unavailable,
+            format!(
+                "image {image} is not available locally and could not be pulled: {} (hint: build local images with ci/build-images.sh and set PGTLS_IMAGE_PATTERN=pgtls/postgres:{{major}})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
         ));
     }
-    local_image_id(image).ok_or_else(|| format!("image {image} is missing after a pull"))
+    local_image_id(image)
+        .ok_or_else(|| ServerError::new(Kind::Unavailable, format!("image {image} is missing after a pull")))
 }

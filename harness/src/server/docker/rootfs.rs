@@ -11,18 +11,22 @@ use std::process::{Command, Stdio};
 
 use super::ImageFacts;
 use crate::server::psql::Launch;
+use crate::server::{ServerError, ServerErrorKind as Kind};
 
 /// Directories extracted from the image: libraries, PostgreSQL, OpenSSL's configuration.
 const PARTS: &[&str] = &["lib", "lib64", "usr/lib", "usr/lib64", "etc/ssl"];
 
 /// How to start the image's psql on this host.
-pub fn psql_launch(image: &str, facts: &ImageFacts) -> Result<Launch, String> {
+pub fn psql_launch(image: &str, facts: &ImageFacts) -> Result<Launch, ServerError> {
     let root = crate::cache::dir().join("rootfs").join(facts.id.trim_start_matches("sha256:").get(..16).unwrap_or("x"));
     extract(image, &root)?;
     let loader = resolve_in(&root, Path::new("lib64/ld-linux-x86-64.so.2"));
     if !loader.is_file() {
-        return Err(format!(
-            "cannot run the psql of {image} on this host: no x86_64 loader in the image (hint: pass --psql PATH)"
+        return Err(ServerError::new(
+            Kind::Unavailable,
+            format!(
+                "cannot run the psql of {image} on this host: no x86_64 loader in the image (hint: pass --psql PATH)"
+            ),
         ));
     }
     let libs = ["usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu", "usr/lib64", "lib64"]
@@ -50,14 +54,15 @@ fn resolve_in(root: &Path, rel: &Path) -> std::path::PathBuf {
     path
 }
 
-fn extract(image: &str, root: &Path) -> Result<(), String> {
+fn extract(image: &str, root: &Path) -> Result<(), ServerError> {
     let done = root.join(".extracted");
     if done.exists() {
         return Ok(());
     }
-    std::fs::create_dir_all(root).map_err(|e| e.to_string())?;
-    let lock = std::fs::File::create(root.with_extension("lock")).map_err(|e| e.to_string())?;
-    let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| e.to_string())?;
+    std::fs::create_dir_all(root).map_err(ServerError::io)?;
+    let lock = std::fs::File::create(root.with_extension("lock")).map_err(ServerError::io)?;
+    let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| ServerError::of(Kind::Io, e))?;
     if done.exists() {
         return Ok(());
     }
@@ -65,16 +70,16 @@ fn extract(image: &str, root: &Path) -> Result<(), String> {
     let result = export_into(id.trim(), root);
     let _ = Command::new("docker").args(["rm", "-f", id.trim()]).output();
     result?;
-    std::fs::write(&done, image).map_err(|e| e.to_string())
+    std::fs::write(&done, image).map_err(ServerError::io)
 }
 
-fn export_into(container: &str, root: &Path) -> Result<(), String> {
+fn export_into(container: &str, root: &Path) -> Result<(), ServerError> {
     let mut export = Command::new("docker")
         .args(["export", container])
         .stdout(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("failed to run docker export: {e}"))?;
-    let stdout = export.stdout.take().ok_or("docker export has no stdout")?;
+        .map_err(|e| ServerError::with(Kind::Io, "failed to run docker export", e))?;
+    let stdout = export.stdout.take().ok_or_else(|| ServerError::new(Kind::Io, "docker export has no stdout"))?;
     let status = Command::new("tar")
         .arg("-x")
         .arg("-C")
@@ -85,20 +90,20 @@ fn export_into(container: &str, root: &Path) -> Result<(), String> {
         .stdin(stdout)
         .stderr(Stdio::null())
         .status()
-        .map_err(|e| format!("failed to run tar: {e}"))?;
+        .map_err(|e| ServerError::with(Kind::Io, "failed to run tar", e))?;
     let _ = export.wait();
     // tar exits 2 when some listed member (e.g. usr/lib64) does not exist; what matters is
     // the loader and psql, checked by the caller.
     if status.code().is_some_and(|c| c > 2) {
-        return Err(format!("tar failed extracting the image: {status}"));
+        return Err(ServerError::new(Kind::Command, format!("tar failed extracting the image: {status}")));
     }
     Ok(())
 }
 
-fn run(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| e.to_string())?;
+fn run(cmd: &mut Command) -> Result<String, ServerError> {
+    let out = cmd.output().map_err(ServerError::io)?;
     if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+        return Err(ServerError::of(Kind::Command, String::from_utf8_lossy(&out.stderr).trim().to_owned()));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
