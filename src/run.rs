@@ -12,7 +12,7 @@ use clap::Args;
 use pgtls_harness::report::{self, Report, RunMeta};
 use pgtls_harness::runner::shard::{self, Shard};
 use pgtls_harness::runner::{self, Registry, RunContext, Target};
-use pgtls_harness::setup::{self, BackendKind, ClientChoice};
+use pgtls_harness::setup::{self, BackendEntry, ClientChoice};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -26,7 +26,7 @@ pub struct RunArgs {
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
     /// Where servers run.
-    #[arg(long, value_enum, default_value_t = BackendArg(BackendKind::Native))]
+    #[arg(long, value_enum, default_value_t = BackendArg(&setup::BACKENDS[0]))]
     pub backend: BackendArg,
     /// PostgreSQL binary directories (repeat or comma-separate for a matrix); default: discover.
     #[arg(long, value_delimiter = ',', env = "PGTLS_PG_BIN")]
@@ -81,18 +81,18 @@ pub struct RunArgs {
 }
 
 /// `--backend`: the harness's backend table ([`setup::BACKENDS`]) as clap's value enum.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BackendArg(pub BackendKind);
+#[derive(Clone, Copy, Debug)]
+pub struct BackendArg(pub &'static BackendEntry);
 
 impl clap::ValueEnum for BackendArg {
     fn value_variants<'a>() -> &'a [Self] {
         static VARIANTS: std::sync::LazyLock<Vec<BackendArg>> =
-            std::sync::LazyLock::new(|| setup::BACKENDS.iter().map(|(k, _, _)| BackendArg(*k)).collect());
+            std::sync::LazyLock::new(|| setup::BACKENDS.iter().map(BackendArg).collect());
         &VARIANTS
     }
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
-        Some(clap::builder::PossibleValue::new(self.0.name()).help(self.0.about()))
+        Some(clap::builder::PossibleValue::new(self.0.name).help(self.0.about))
     }
 }
 
@@ -224,20 +224,14 @@ pub fn print_summary(report: &Report, shard: Option<Shard>) {
 }
 
 fn targets(a: &RunArgs, choice: &ClientChoice) -> Result<Vec<Target>, String> {
-    match a.backend.0 {
-        BackendKind::Native => setup::native_targets(&a.pg_bin, choice),
-        BackendKind::Docker => {
-            let mut images = a.image.clone();
-            images.extend(a.pg.iter().map(|m| a.image_pattern.replace("{major}", &m.to_string())));
-            if images.is_empty() {
-                return Err("--backend docker needs --image IMAGE or --pg MAJORS".into());
-            }
-            let (files, why) = pgtls_harness::server::docker::FileTransfer::choose(&a.docker_files)?;
-            let engine = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the local socket".into());
-            eprintln!("docker engine: {engine}; files: {} ({why})", files.name());
-            setup::docker_targets(&images, choice, files)
-        }
+    let mut images = a.image.clone();
+    images.extend(a.pg.iter().map(|m| a.image_pattern.replace("{major}", &m.to_string())));
+    let args = setup::TargetArgs { pg_bin: a.pg_bin.clone(), images, docker_files: a.docker_files.clone() };
+    let (targets, header) = (a.backend.0.targets)(&args, choice)?;
+    if let Some(h) = header {
+        eprintln!("{h}");
     }
+    Ok(targets)
 }
 
 fn default_registry(paths: &[PathBuf]) -> PathBuf {

@@ -87,29 +87,53 @@ impl Default for ClientChoice {
     }
 }
 
-/// The backends, by name: the one table the CLI's `--backend` (a value enum over it) and
-/// messages use. Adding a backend: its module under `server/`, one line here, and the function
-/// here that makes its targets ([`native_targets`], [`docker_targets`]).
-pub const BACKENDS: &[(BackendKind, &str, &str)] = &[
-    (BackendKind::Native, "native", "local PostgreSQL binaries: --pg-bin, else the newest installed, else fetched"),
-    (BackendKind::Docker, "docker", "containers of PostgreSQL images: --image, or --pg with --image-pattern"),
-];
-
-/// A backend of [`BACKENDS`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
-    Native,
-    Docker,
+/// Where servers run, as the command line says it; each backend reads its part.
+#[derive(Debug, Clone, Default)]
+pub struct TargetArgs {
+    /// Native: binary directories (none: discover one).
+    pub pg_bin: Vec<PathBuf>,
+    /// Docker: images, with `--pg` majors already resolved through the image pattern.
+    pub images: Vec<String>,
+    /// Docker: `auto`, `bind` or `copy`.
+    pub docker_files: String,
 }
 
-impl BackendKind {
-    pub fn name(self) -> &'static str {
-        BACKENDS.iter().find(|(k, _, _)| *k == self).map_or("", |(_, n, _)| n)
-    }
+/// A backend's targets, and a line for the run's header (e.g. which engine), if it has one.
+pub type MadeTargets = Result<(Vec<Target>, Option<String>), String>;
 
-    pub fn about(self) -> &'static str {
-        BACKENDS.iter().find(|(k, _, _)| *k == self).map_or("", |(_, _, a)| a)
+/// A backend: its name, what it is, and how it makes targets.
+#[derive(Debug)]
+pub struct BackendEntry {
+    pub name: &'static str,
+    pub about: &'static str,
+    /// The targets for `args`, each with the clients of `clients`.
+    pub targets: fn(&TargetArgs, &ClientChoice) -> MadeTargets,
+}
+
+/// The backends, by name, the default first: the one table the CLI's `--backend` (a value
+/// enum over it) and messages use. Adding a backend: its module under `server/` and one line
+/// here.
+pub const BACKENDS: &[BackendEntry] = &[
+    BackendEntry {
+        name: "native",
+        about: "local PostgreSQL binaries: --pg-bin, else the newest installed, else fetched",
+        targets: |a, clients| Ok((native_targets(&a.pg_bin, clients)?, None)),
+    },
+    BackendEntry {
+        name: "docker",
+        about: "containers of PostgreSQL images: --image, or --pg with --image-pattern",
+        targets: docker_targets_for,
+    },
+];
+
+fn docker_targets_for(a: &TargetArgs, clients: &ClientChoice) -> MadeTargets {
+    if a.images.is_empty() {
+        return Err("--backend docker needs --image IMAGE or --pg MAJORS".into());
     }
+    let (files, why) = FileTransfer::choose(&a.docker_files)?;
+    let engine = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the local socket".into());
+    let header = format!("docker engine: {engine}; files: {} ({why})", files.name());
+    Ok((docker_targets(&a.images, clients, files)?, Some(header)))
 }
 
 /// Native targets, one per binary directory (none given: discover one).
