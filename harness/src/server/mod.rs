@@ -6,7 +6,8 @@
 //! and render paths themselves, so the runner never hard-codes a path or an image tag. A backend
 //! reports facts (its [`ServerInfo`], how its psql runs: [`psql::PsqlLauncher`]); `setup`
 //! assembles targets from them. Adding a backend means one new module implementing these two
-//! traits plus its line in `setup::BACKENDS` and the function there that makes its targets.
+//! traits plus one line in `setup::BACKENDS` (its name, description and the function that makes
+//! its targets).
 
 pub use crate::pki::{ConfValue, FileSource, Paths, ServerFile, render_text};
 
