@@ -170,9 +170,7 @@ fn load_adapter(name: &str) -> Result<AdapterClient, ClientError> {
     let dir = adapters_dir().join(name);
     let path = dir.join("adapter.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        let known = super::names();
-        let hint = crate::util::did_you_mean(name, known.iter().map(String::as_str))
-            .unwrap_or_else(|| format!("choose from {}; adapters: docs/client-adapters.md", known.join(", ")));
+        let hint = super::unknown_name_hint(name);
         let path = path.display();
         ClientError::new(
             Kind::Manifest,

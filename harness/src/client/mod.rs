@@ -62,13 +62,18 @@ pub fn names() -> Vec<String> {
 /// `Ok` for a client this machine can run ([`names`]), else why not, with a did-you-mean hint
 /// or the list.
 pub fn check_name(name: &str) -> Result<(), String> {
-    let known = names();
-    if known.iter().any(|n| n == name) {
+    if names().iter().any(|n| n == name) {
         return Ok(());
     }
+    Err(format!("unknown client `{name}` (hint: {})", unknown_name_hint(name)))
+}
+
+/// The hint for a client name this machine does not have: the closest name, or the list.
+pub(crate) fn unknown_name_hint(name: &str) -> String {
+    let known = names();
     let hint = crate::util::did_you_mean(name, known.iter().map(String::as_str))
         .unwrap_or_else(|| format!("choose from {}", known.join(", ")));
-    Err(format!("unknown client `{name}` (hint: {hint}; adapters: docs/client-adapters.md)"))
+    format!("{hint}; adapters: docs/client-adapters.md")
 }
 
 /// One connection attempt's parameters: libpq keywords with files resolved to paths.
