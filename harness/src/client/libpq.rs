@@ -458,7 +458,13 @@ fn query_outcome(ok: bool, rows: &str, stderr: &str) -> QueryOutcome {
 /// The `pgtls-cancel` helper: `PGTLS_CANCEL_HELPER`, else next to the running program (or
 /// one directory up, where cargo keeps the binaries its test executables run beside), else on
 /// `PATH`.
+/// Looked up once per process: every cancel case asks, twice per attempt.
 fn cancel_helper() -> Option<PathBuf> {
+    static HELPER: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    HELPER.get_or_init(find_cancel_helper).clone()
+}
+
+fn find_cancel_helper() -> Option<PathBuf> {
     const NAME: &str = "pgtls-cancel";
     if let Some(p) = std::env::var_os("PGTLS_CANCEL_HELPER") {
         return Some(PathBuf::from(p)).filter(|p| p.is_file());
