@@ -52,6 +52,7 @@ fn without_hashes(m: &Manifest) -> Manifest {
 
 #[test]
 fn two_runs_agree_on_everything_but_fingerprints() {
+    let _clearing = common::key_caches_cleared();
     let s = common::spec(LAYOUT);
     let (d1, a) = common::generate(&s);
     pgtls_certs::clear_memory_key_cache();

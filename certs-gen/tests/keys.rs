@@ -145,6 +145,7 @@ issuer = "cache-test-ca"
 key = "ed25519"
 "#,
     );
+    let _clearing = common::key_caches_cleared();
     let cache = tempfile::tempdir().unwrap();
     let opts = GenerateOptions { key_cache: Some(cache.path().to_owned()), ..Default::default() };
     let pub_of = |pki: &pgtls_certs::Pki, e: &str| common::load_cert(&pki.cert_path(e).unwrap()).public_key().unwrap();
@@ -174,6 +175,7 @@ key = "ed25519"
 
 #[test]
 fn encrypted_encodings_are_reused_only_for_the_same_key_and_passphrase() {
+    let _kept = common::key_caches_kept();
     let layout = |pass: &str| spec(&format!("[pki.enc-reuse]\nkey_passphrase = \"{pass}\""));
     let key_bytes = |s: &pgtls_certs::PkiSpec| {
         let (_d, pki) = common::generate(s);

@@ -4,12 +4,28 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use openssl::stack::Stack;
 use openssl::x509::store::{X509Lookup, X509StoreBuilder};
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509, X509StoreContext};
 use pgtls_certs::{GenerateOptions, Pki, PkiSpec};
+
+/// The key caches are process-wide and the tests of one file run on parallel threads: a test
+/// that clears them holds this lock exclusively, a test that relies on a cache hit between two
+/// generations holds it shared, so a clear never lands between its two generations.
+static KEY_CACHES: RwLock<()> = RwLock::new(());
+
+/// Held while a test relies on the key caches keeping what an earlier generation put there.
+pub fn key_caches_kept() -> RwLockReadGuard<'static, ()> {
+    KEY_CACHES.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Held while a test clears the key caches.
+pub fn key_caches_cleared() -> RwLockWriteGuard<'static, ()> {
+    KEY_CACHES.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Parses the `[pki]` table of a scenario-like TOML document.
 pub fn spec(toml_text: &str) -> PkiSpec {
