@@ -24,7 +24,8 @@ pub fn closing_line(results: &[ScenarioResult]) -> String {
         .count();
     let mut line = format!("{p} passed, {f} failed, {s} skipped");
     if diverged > 0 {
-        line.push_str(&format!(" ({diverged} of the passed are known divergences)"));
+        let what = if diverged == 1 { "is a known divergence" } else { "are known divergences" };
+        line.push_str(&format!(" ({diverged} of the passed {what})"));
     }
     line
 }
